@@ -1,0 +1,1 @@
+//! Contractive autoencoder model and exact Jacobian penalty (work in progress).

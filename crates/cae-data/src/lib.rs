@@ -1,0 +1,1 @@
+//! MNIST and IDX datasets: download, verify, cache, parse, batch (work in progress).

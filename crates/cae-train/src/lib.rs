@@ -1,0 +1,1 @@
+//! Training loop for contractive autoencoders (work in progress).
