@@ -1,1 +1,44 @@
-//! MNIST and IDX datasets: download, verify, cache, parse, batch (work in progress).
+//! MNIST, Fashion-MNIST and any directory of IDX files: download, verify, cache, parse, batch.
+//!
+//! ```no_run
+//! use cae_data::{Batcher, Dataset, DatasetSource, LoadOptions, Split};
+//! use candle_core::Device;
+//!
+//! // Downloads MNIST into ~/.cache/cae/mnist on first use (or $CAE_DATA_DIR/mnist), verifies
+//! // it against pinned SHA-256 sums, and keeps the images as bytes.
+//! let train = Dataset::load(&DatasetSource::Mnist, Split::Train, &LoadOptions::default())?;
+//! assert_eq!((train.len(), train.image_dim()), (60_000, 784));
+//!
+//! let device = Device::Cpu;
+//! let batcher = Batcher::new(600).shuffle(42);
+//! for epoch in 0..2 {
+//!     for batch in batcher.epoch(&train, epoch, &device) {
+//!         let batch = batch?; // batch.images: f32 [600, 784] in [0, 1]
+//!         # let _ = batch;
+//!     }
+//! }
+//!
+//! // A directory of train-*/t10k-* IDX files works the same way, without checksums.
+//! let source: DatasetSource = "path/to/kmnist".parse()?;
+//! let test = Dataset::load(&source, Split::Test, &LoadOptions::default())?;
+//! for batch in test.batches(1000, &device) {
+//!     let _labels = batch?.labels;
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Where files are looked for, for a named dataset `<name>` (`mnist`, `fashion-mnist`): the data
+//! root is [`LoadOptions::cache_dir`], else `$CAE_DATA_DIR`, else the per-user cache
+//! directory plus `cae`; files are found in `<root>/<name>/` or directly in `<root>/`, and
+//! downloads go to `<root>/<name>/`.
+
+mod batch;
+mod dataset;
+mod download;
+mod error;
+pub mod idx;
+
+pub use batch::{Batch, Batcher, Batches, DEFAULT_BATCH_SIZE};
+pub use dataset::{find_idx_file, Dataset, DatasetSource, LoadOptions, Split};
+pub use download::{data_root, download_files, resolve_data_root, DatasetSpec, DATA_DIR_ENV};
+pub use error::{DataError, DownloadAttempt, FetchError};

@@ -1,0 +1,191 @@
+//! The one error type of this crate.
+//!
+//! Every variant names the file, directory or URL involved, says what was expected and what was
+//! found, and (where there is one) what the user can do about it.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Everything that can go wrong while finding, downloading, verifying or parsing a dataset.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DataError {
+    /// A file or directory could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The file starts like a gzip stream but does not decompress.
+    #[error(
+        "{path}: looks gzip-compressed but does not decompress ({source}); \
+         the file is probably truncated or corrupt: delete it and try again"
+    )]
+    Decompress {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The first bytes are not an IDX magic number (`00 00 <type> <rank>`).
+    #[error(
+        "{path}: not an IDX file: expected the magic bytes 00 00 08 <rank>, found {}",
+        hex_bytes(found)
+    )]
+    BadMagic { path: PathBuf, found: Vec<u8> },
+
+    /// An IDX file whose element type is not unsigned bytes (type code 0x08).
+    #[error("{path}: unsupported IDX element type 0x{found:02x}; only unsigned bytes (0x08) are supported")]
+    UnsupportedType { path: PathBuf, found: u8 },
+
+    /// An IDX file with the wrong number of dimensions for its role.
+    #[error("{path}: expected an IDX file of rank {expected} ({role}), found rank {found}")]
+    Rank {
+        path: PathBuf,
+        role: &'static str,
+        expected: u8,
+        found: u8,
+    },
+
+    /// A dimension that must be positive (image rows / columns) is zero, or the dimensions
+    /// overflow.
+    #[error("{path}: invalid dimensions {dims:?}: {reason}")]
+    Dimensions {
+        path: PathBuf,
+        dims: Vec<usize>,
+        reason: &'static str,
+    },
+
+    /// The payload is shorter or longer than the header's dimensions say.
+    #[error(
+        "{path}: the header's dimensions {dims:?} call for {expected} bytes of data, found {found}; \
+         the file is probably truncated or corrupt"
+    )]
+    Length {
+        path: PathBuf,
+        dims: Vec<usize>,
+        expected: usize,
+        found: usize,
+    },
+
+    /// The image file and the label file of one split hold different numbers of samples.
+    #[error(
+        "{images} holds {n_images} images but {labels} holds {n_labels} labels; they must match"
+    )]
+    CountMismatch {
+        images: PathBuf,
+        labels: PathBuf,
+        n_images: usize,
+        n_labels: usize,
+    },
+
+    /// The decompressed contents of a file do not match the pinned SHA-256 sum.
+    #[error(
+        "{location}: SHA-256 of the decompressed contents is {found}, expected {expected}; \
+         the file is corrupt or is not the expected dataset: delete it and try again"
+    )]
+    Checksum {
+        /// A path or URL.
+        location: String,
+        expected: String,
+        found: String,
+    },
+
+    /// Files of a dataset are missing and downloading is disabled (or not possible for a
+    /// directory dataset).
+    #[error(
+        "missing {}: looked in {}. {hint}",
+        missing.join(", "),
+        searched.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(" and ")
+    )]
+    Missing {
+        /// File names (without `.gz`) that were not found.
+        missing: Vec<String>,
+        /// Directories searched.
+        searched: Vec<PathBuf>,
+        /// What the user can do about it.
+        hint: String,
+    },
+
+    /// Every mirror failed for one file.
+    #[error(
+        "could not download {file} from any mirror:\n{}\n\
+         If this machine is offline, put these files (gzip-compressed or not) into {}: {}; \
+         or point --data-dir / the CAE_DATA_DIR environment variable at a directory holding them.",
+        attempts.iter().map(|a| format!("  - {a}")).collect::<Vec<_>>().join("\n"),
+        dir.display(),
+        files.join(", ")
+    )]
+    Download {
+        /// The file (with `.gz`) that could not be fetched.
+        file: String,
+        /// The cache directory the file was to be saved in.
+        dir: PathBuf,
+        /// All files of the split, for the offline hint.
+        files: Vec<String>,
+        /// One entry per attempt, in order.
+        attempts: Vec<DownloadAttempt>,
+    },
+
+    /// No per-user cache directory on this platform and no override given.
+    #[error(
+        "no per-user cache directory on this system to store {dataset} in; \
+         pass --data-dir DIR or set the CAE_DATA_DIR environment variable"
+    )]
+    NoCacheDir { dataset: String },
+
+    /// [`crate::Dataset::from_raw`] was given inconsistent buffers.
+    #[error("invalid raw dataset: {what}: expected {expected}, found {found}")]
+    InvalidRaw {
+        what: &'static str,
+        expected: usize,
+        found: usize,
+    },
+}
+
+/// One failed try to fetch one URL.
+#[derive(Debug)]
+pub struct DownloadAttempt {
+    pub url: String,
+    pub error: FetchError,
+}
+
+impl fmt::Display for DownloadAttempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.url, self.error)
+    }
+}
+
+/// Why one attempt at one URL failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// The server answered with a non-success status (404 and the like).
+    #[error("HTTP status {0}")]
+    Status(u16),
+    /// No connection, or the server stopped sending for longer than the timeout.
+    #[error("timed out ({0})")]
+    Timeout(String),
+    /// Any other transport failure (DNS, refused connection, body cut short, TLS).
+    #[error("{0}")]
+    Transport(String),
+    /// The body arrived but is not a valid gzip stream.
+    #[error("corrupt gzip body: {0}")]
+    Decompress(String),
+    /// The body arrived but its decompressed contents do not match the pinned sum.
+    #[error("SHA-256 of the decompressed contents is {found}, expected {expected}")]
+    Checksum { expected: String, found: String },
+}
+
+fn hex_bytes(bytes: &[u8]) -> String {
+    if bytes.is_empty() {
+        return "an empty file".to_string();
+    }
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
