@@ -1,1 +1,65 @@
-//! Contractive autoencoder model and exact Jacobian penalty (work in progress).
+//! Contractive autoencoders (Rifai et al., ICML 2011) on [candle](https://github.com/huggingface/candle),
+//! with an exact Jacobian penalty.
+//!
+//! A CAE learns a code `y = g(x)` and a reconstruction `x' = f(y) ≈ x`, trained on
+//! `BCE(x', x) + λ·‖∂g(x)/∂x‖²_F`. The penalty makes the code insensitive to small changes of the input.
+//!
+//! The penalty is built from ordinary forward tensor ops, so candle's `backward()` differentiates it
+//! exactly (candle's autograd cannot differentiate through a gradient):
+//! - one-layer encoders use the closed form `Σ_j g'(a_j)² Σ_i W_ji²`;
+//! - deeper MLP encoders build the Jacobian by propagating tangents through the narrower side;
+//! - convolutional encoders use an unbiased Hutchinson estimate `E_v‖J v‖²`, with `J v` exact
+//!   (forward tangent propagation), or the exact Jacobian one input pixel at a time.
+//!
+//! # Example
+//! ```
+//! use cae_core::{CaeConfig, ContractiveAutoencoder};
+//! use candle_core::{DType, Device, Tensor};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let device = Device::Cpu;
+//! let config = CaeConfig::preset("small")?;
+//! let (model, varmap) = ContractiveAutoencoder::init(&config, 42, DType::F32, &device)?;
+//!
+//! let x = Tensor::rand(0f32, 1f32, (8, config.input_dim()), &device)?; // a batch of 8 images
+//! let code = model.encode(&x)?; // [8, 256]
+//! let loss = model.loss(&x, 1e-4)?;
+//! let grads = loss.total.backward()?; // hand these to an optimizer over varmap.all_vars()
+//! # let _ = (code, grads, varmap);
+//! println!("bce {} penalty {}", loss.bce.to_scalar::<f32>()?, loss.penalty.to_scalar::<f32>()?);
+//! # Ok(()) }
+//! ```
+//!
+//! # Choosing a preset
+//! [`DEFAULT_PRESET`] is the one-hidden-layer 784-1000-784 sigmoid CAE with an untied decoder: with the
+//! original program's hyperparameters (Adam, lr 5e-3, batch 600, λ 1e-4, 20 epochs) it gives the lowest
+//! test BCE of the presets at a cost per epoch below the PyTorch reference's, and its penalty is exact
+//! and cheap (closed form). See [`PRESETS`] for the others.
+
+mod activation;
+mod checkpoint;
+mod config;
+mod conv;
+mod device;
+mod error;
+mod init;
+mod loss;
+mod mlp;
+mod model;
+mod params;
+
+pub use activation::Activation;
+pub use checkpoint::{
+    model_from_bytes, model_to_bytes, read_model, read_tensors, save_model, tensors_from_bytes,
+    tensors_to_bytes, write_tensors, LoadedModel, TensorFile, CONFIG_KEY, FORMAT_KEY,
+};
+pub use config::{
+    Architecture, CaeConfig, ConvConfig, ConvLayer, MlpConfig, PenaltyMethod, DEFAULT_PRESET,
+    PRESETS,
+};
+pub use device::{describe as describe_device, device};
+pub use error::{CaeError, Result};
+pub use init::init_varmap;
+pub use loss::bce_with_logits;
+pub use model::{ContractiveAutoencoder, Loss, DEFAULT_DTYPE};
+pub use params::{param_count, param_specs, ParamSpec};

@@ -1,0 +1,153 @@
+//! Convolutional encoder / transposed-convolution decoder, with forward tangent propagation.
+use candle_core::{Result, Tensor};
+use candle_nn::VarBuilder;
+
+use crate::{Activation, ConvConfig, ConvLayer};
+
+#[derive(Debug, Clone)]
+struct ConvParams {
+    weight: Tensor,
+    bias: Tensor,
+    stride: usize,
+}
+
+impl ConvParams {
+    fn load(vb: &VarBuilder, l: &ConvLayer, in_c: usize, transposed: bool) -> Result<Self> {
+        let shape = if transposed {
+            (in_c, l.out_channels, l.kernel, l.kernel)
+        } else {
+            (l.out_channels, in_c, l.kernel, l.kernel)
+        };
+        Ok(Self {
+            weight: vb.get(shape, "weight")?,
+            bias: vb.get(l.out_channels, "bias")?,
+            stride: l.stride,
+        })
+    }
+
+    fn bias4(&self) -> Result<Tensor> {
+        self.bias.reshape((1, (), 1, 1))
+    }
+}
+
+/// Pre-activation derivatives of every encoder layer, `[B, C_l, H_l, W_l]`, and the flattened code.
+#[derive(Debug)]
+pub(crate) struct ConvTrace {
+    pub derivatives: Vec<Tensor>,
+    pub code: Tensor,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ConvNet {
+    encoder: Vec<ConvParams>,
+    decoder: Vec<ConvParams>,
+    activation: Activation,
+    height: usize,
+    width: usize,
+    code_shape: (usize, usize, usize),
+}
+
+impl ConvNet {
+    pub fn new(height: usize, width: usize, cfg: &ConvConfig, vb: &VarBuilder) -> Result<Self> {
+        let code_shape = cfg
+            .code_shape(height, width)
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        let mut in_c = 1;
+        let mut encoder = Vec::new();
+        for (i, l) in cfg.encoder.iter().enumerate() {
+            encoder.push(ConvParams::load(
+                &vb.pp(format!("encoder.{i}")),
+                l,
+                in_c,
+                false,
+            )?);
+            in_c = l.out_channels;
+        }
+        let mut decoder = Vec::new();
+        for (i, l) in cfg.decoder.iter().enumerate() {
+            decoder.push(ConvParams::load(
+                &vb.pp(format!("decoder.{i}")),
+                l,
+                in_c,
+                true,
+            )?);
+            in_c = l.out_channels;
+        }
+        Ok(Self {
+            encoder,
+            decoder,
+            activation: cfg.activation,
+            height,
+            width,
+            code_shape,
+        })
+    }
+
+    fn image(&self, x: &Tensor) -> Result<Tensor> {
+        let b = x.dim(0)?;
+        x.reshape((b, 1, self.height, self.width))
+    }
+
+    pub fn encode_trace(&self, x: &Tensor) -> Result<ConvTrace> {
+        let mut h = self.image(x)?;
+        let mut derivatives = Vec::with_capacity(self.encoder.len());
+        for layer in &self.encoder {
+            let a = h
+                .conv2d(&layer.weight, 0, layer.stride, 1, 1)?
+                .broadcast_add(&layer.bias4()?)?;
+            h = self.activation.apply(&a)?;
+            derivatives.push(self.activation.derivative(&a, &h)?);
+        }
+        let b = h.dim(0)?;
+        Ok(ConvTrace {
+            derivatives,
+            code: h.reshape((b, ()))?,
+        })
+    }
+
+    pub fn encode(&self, x: &Tensor) -> Result<Tensor> {
+        let mut h = self.image(x)?;
+        for layer in &self.encoder {
+            let a = h
+                .conv2d(&layer.weight, 0, layer.stride, 1, 1)?
+                .broadcast_add(&layer.bias4()?)?;
+            h = self.activation.apply(&a)?;
+        }
+        let b = h.dim(0)?;
+        h.reshape((b, ()))
+    }
+
+    pub fn decode_logits(&self, code: &Tensor) -> Result<Tensor> {
+        let b = code.dim(0)?;
+        let (c, hh, ww) = self.code_shape;
+        let mut h = code.reshape((b, c, hh, ww))?;
+        let n = self.decoder.len();
+        for (i, layer) in self.decoder.iter().enumerate() {
+            let z = h
+                .conv_transpose2d(&layer.weight, 0, 0, layer.stride, 1)?
+                .broadcast_add(&layer.bias4()?)?;
+            h = if i + 1 == n {
+                z
+            } else {
+                self.activation.apply(&z)?
+            };
+        }
+        h.reshape((b, ()))
+    }
+
+    /// `J v` for probes `v: [P, B, input]` → `[P, B, code]`: the encoder's convolutions (without biases)
+    /// applied to the tangents, each scaled by the layer's `g'(a)`.
+    pub fn jvp(&self, trace: &ConvTrace, probes: &Tensor) -> Result<Tensor> {
+        let (p, b, _) = probes.dims3()?;
+        let mut t = probes.reshape((p * b, 1, self.height, self.width))?;
+        for (layer, d) in self.encoder.iter().zip(&trace.derivatives) {
+            let z = t.conv2d(&layer.weight, 0, layer.stride, 1, 1)?;
+            let (_, c, h, w) = z.dims4()?;
+            t = z
+                .reshape((p, b, c, h, w))?
+                .broadcast_mul(&d.unsqueeze(0)?)?
+                .reshape((p * b, c, h, w))?;
+        }
+        t.reshape((p, b, ()))
+    }
+}

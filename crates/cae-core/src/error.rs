@@ -1,0 +1,50 @@
+use std::path::PathBuf;
+
+/// Everything that can go wrong in `cae-core`.
+#[derive(Debug, thiserror::Error)]
+pub enum CaeError {
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+
+    #[error("invalid model configuration: {0}")]
+    InvalidConfig(String),
+
+    #[error("{path}: cannot read the model file: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{path}: not a safetensors file ({reason})")]
+    NotSafetensors { path: PathBuf, reason: String },
+
+    #[error("{path}: no cae model configuration in the file's metadata (key `{key}`); was it saved by cae?")]
+    MissingConfig { path: PathBuf, key: &'static str },
+
+    #[error("{path}: the model configuration in the metadata is not valid: {reason}")]
+    BadConfig { path: PathBuf, reason: String },
+
+    #[error("{path}: tensor `{name}` is missing")]
+    MissingTensor { path: PathBuf, name: String },
+
+    #[error("{path}: tensor `{name}` has shape {found:?}, the configuration needs {expected:?}")]
+    WrongShape {
+        path: PathBuf,
+        name: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
+
+    #[error("{path}: tensor `{name}` has dtype {found}, expected F32 or F64")]
+    WrongDtype {
+        path: PathBuf,
+        name: String,
+        found: String,
+    },
+
+    #[error("device `{requested}` is not available: {hint}")]
+    DeviceUnavailable { requested: String, hint: String },
+}
+
+pub type Result<T> = std::result::Result<T, CaeError>;

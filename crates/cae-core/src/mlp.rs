@@ -1,0 +1,185 @@
+//! Fully connected encoder/decoder and the exact Jacobian of its encoder.
+use candle_core::{Result, Tensor, D};
+use candle_nn::VarBuilder;
+
+use crate::params::mlp_sizes;
+use crate::{Activation, MlpConfig};
+
+/// `y = x Wᵀ + b` with `W: [out, in]`.
+#[derive(Debug, Clone)]
+pub(crate) struct Dense {
+    pub weight: Tensor,
+    pub bias: Tensor,
+}
+
+impl Dense {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
+    }
+}
+
+/// What the encoder computed on the way to the code, kept for the penalty.
+#[derive(Debug)]
+pub(crate) struct Trace {
+    /// `g'(a_l)` for every encoder layer, `[B, width_l]`.
+    pub derivatives: Vec<Tensor>,
+    pub code: Tensor,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Mlp {
+    encoder: Vec<Dense>,
+    /// Decoder biases, and weights when untied (tied: `None`, the encoder weight is reused transposed).
+    decoder: Vec<(Option<Tensor>, Tensor)>,
+    hidden_activation: Activation,
+    code_activation: Activation,
+}
+
+impl Mlp {
+    pub fn new(input_dim: usize, cfg: &MlpConfig, vb: &VarBuilder) -> Result<Self> {
+        let sizes = mlp_sizes(input_dim, &cfg.hidden, cfg.code_dim);
+        let mut encoder = Vec::new();
+        for (i, p) in sizes.windows(2).enumerate() {
+            let vb = vb.pp(format!("encoder.{i}"));
+            encoder.push(Dense {
+                weight: vb.get((p[1], p[0]), "weight")?,
+                bias: vb.get(p[1], "bias")?,
+            });
+        }
+        let rev: Vec<usize> = sizes.iter().rev().copied().collect();
+        let mut decoder = Vec::new();
+        for (i, p) in rev.windows(2).enumerate() {
+            let vb = vb.pp(format!("decoder.{i}"));
+            let weight = if cfg.tied_weights {
+                None
+            } else {
+                Some(vb.get((p[1], p[0]), "weight")?)
+            };
+            decoder.push((weight, vb.get(p[1], "bias")?));
+        }
+        Ok(Self {
+            encoder,
+            decoder,
+            hidden_activation: cfg.hidden_activation,
+            code_activation: cfg.code_activation,
+        })
+    }
+
+    fn activation(&self, layer: usize) -> Activation {
+        if layer + 1 == self.encoder.len() {
+            self.code_activation
+        } else {
+            self.hidden_activation
+        }
+    }
+
+    pub fn encode(&self, x: &Tensor) -> Result<Tensor> {
+        let mut h = x.clone();
+        for (l, layer) in self.encoder.iter().enumerate() {
+            h = self.activation(l).apply(&layer.forward(&h)?)?;
+        }
+        Ok(h)
+    }
+
+    pub fn encode_trace(&self, x: &Tensor) -> Result<Trace> {
+        let mut h = x.clone();
+        let mut derivatives = Vec::with_capacity(self.encoder.len());
+        for (l, layer) in self.encoder.iter().enumerate() {
+            let act = self.activation(l);
+            let a = layer.forward(&h)?;
+            h = act.apply(&a)?;
+            derivatives.push(act.derivative(&a, &h)?);
+        }
+        Ok(Trace {
+            derivatives,
+            code: h,
+        })
+    }
+
+    pub fn decode_logits(&self, code: &Tensor) -> Result<Tensor> {
+        let n = self.decoder.len();
+        let mut h = code.clone();
+        for (i, (weight, bias)) in self.decoder.iter().enumerate() {
+            let z = match weight {
+                Some(w) => h.matmul(&w.t()?)?,
+                // Tied: decoder layer i mirrors encoder layer n-1-i, whose weight is [out, in].
+                None => h.matmul(&self.encoder[n - 1 - i].weight)?,
+            }
+            .broadcast_add(bias)?;
+            h = if i + 1 == n {
+                z
+            } else {
+                self.hidden_activation.apply(&z)?
+            };
+        }
+        Ok(h)
+    }
+
+    /// Per-sample `‖J‖²_F`, `[B]`, exact.
+    ///
+    /// One layer: the closed form `Σ_j g'(a_j)² Σ_i W_ji²`, O(B·H + H·D). Deeper: the Jacobian itself,
+    /// built by propagating tangents through the narrower side.
+    pub fn jacobian_sq_norm(&self, trace: &Trace) -> Result<Tensor> {
+        if let [layer] = self.encoder.as_slice() {
+            let row_sq = layer.weight.sqr()?.sum_keepdim(1)?; // [H, 1]
+            return trace.derivatives[0].sqr()?.matmul(&row_sq)?.squeeze(1);
+        }
+        self.jacobian(trace)?.sqr()?.sum((1, 2))
+    }
+
+    /// Per-sample Jacobian `∂code/∂x`, `[B, code, input]`.
+    pub fn jacobian(&self, trace: &Trace) -> Result<Tensor> {
+        let d = &trace.derivatives;
+        let w = |l: usize| &self.encoder[l].weight;
+        let last = self.encoder.len() - 1;
+        let (batch, code) = d[last].dims2()?;
+        let input = w(0).dim(1)?;
+        if code <= input {
+            // Rows: J = D_L W_L ⋯ D_1 W_1, multiplied from the code side; C tangents per sample.
+            let mut m = d[last]
+                .unsqueeze(2)?
+                .broadcast_mul(&w(last).unsqueeze(0)?)?;
+            for l in (0..last).rev() {
+                let m_scaled = m.broadcast_mul(&d[l].unsqueeze(1)?)?;
+                let width = m_scaled.dim(2)?;
+                m = m_scaled
+                    .reshape((batch * code, width))?
+                    .matmul(w(l))?
+                    .reshape((batch, code, w(l).dim(1)?))?;
+            }
+            Ok(m)
+        } else {
+            // Columns: Jᵀ = W_1ᵀ D_1 ⋯ W_Lᵀ D_L, multiplied from the input side; D tangents per sample.
+            let mut t = w(0).t()?.unsqueeze(0)?.broadcast_mul(&d[0].unsqueeze(1)?)?;
+            for (l, d_l) in d.iter().enumerate().skip(1) {
+                let width = t.dim(2)?;
+                t = t
+                    .reshape((batch * input, width))?
+                    .matmul(&w(l).t()?)?
+                    .reshape((batch, input, w(l).dim(0)?))?
+                    .broadcast_mul(&d_l.unsqueeze(1)?)?;
+            }
+            t.transpose(1, 2)?.contiguous()
+        }
+    }
+
+    /// `J v` for probes `v: [P, B, input]` → `[P, B, code]`, by forward tangent propagation.
+    pub fn jvp(&self, trace: &Trace, probes: &Tensor) -> Result<Tensor> {
+        let (p, b, input) = probes.dims3()?;
+        let mut t = probes.reshape((p * b, input))?;
+        for (l, layer) in self.encoder.iter().enumerate() {
+            let width = layer.weight.dim(0)?;
+            t = t
+                .matmul(&layer.weight.t()?)?
+                .reshape((p, b, width))?
+                .broadcast_mul(&trace.derivatives[l].unsqueeze(0)?)?
+                .reshape((p * b, width))?;
+        }
+        t.reshape((p, b, ()))
+    }
+}
+
+/// Last-axis helper shared by the model: sum of squares per sample of a `[P, B, C]` tangent batch → `[B]`.
+pub(crate) fn mean_probe_sq_norm(jv: &Tensor) -> Result<Tensor> {
+    jv.sqr()?.sum(D::Minus1)?.mean(0)
+}

@@ -1,0 +1,232 @@
+use std::sync::Mutex;
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::VarBuilder;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::conv::{ConvNet, ConvTrace};
+use crate::loss::bce_with_logits;
+use crate::mlp::{mean_probe_sq_norm, Mlp, Trace};
+use crate::{Architecture, CaeConfig, PenaltyMethod, Result};
+
+/// The terms of the CAE objective for one batch. All are scalars; `total = bce + penalty`.
+#[derive(Debug, Clone)]
+pub struct Loss {
+    /// Mean binary cross-entropy per pixel between the input and its reconstruction.
+    pub bce: Tensor,
+    /// `λ · mean_batch ‖∂code/∂x‖²_F`.
+    pub penalty: Tensor,
+    pub total: Tensor,
+    /// `mean_batch ‖∂code/∂x‖²_F` (without λ); detached, for reporting.
+    pub jacobian_sq_norm: Tensor,
+}
+
+#[derive(Debug, Clone)]
+enum Network {
+    Mlp(Mlp),
+    Conv(ConvNet),
+}
+
+enum Encoded {
+    Mlp(Trace),
+    Conv(ConvTrace),
+}
+
+impl Encoded {
+    fn code(&self) -> &Tensor {
+        match self {
+            Encoded::Mlp(t) => &t.code,
+            Encoded::Conv(t) => &t.code,
+        }
+    }
+}
+
+/// A contractive autoencoder: `code = g(x)`, `x' = sigmoid(f(code))`, trained on
+/// `BCE(x', x) + λ‖∂g/∂x‖²_F`.
+///
+/// Inputs are `[batch, height·width]` tensors with values in [0, 1].
+#[derive(Debug)]
+pub struct ContractiveAutoencoder {
+    config: CaeConfig,
+    network: Network,
+    code_dim: usize,
+    /// Source of Hutchinson probe vectors; seeded so that runs repeat.
+    probe_rng: Mutex<ChaCha8Rng>,
+}
+
+impl ContractiveAutoencoder {
+    /// Builds the model from weights addressed by `VarBuilder` paths (`encoder.0.weight`, ...,
+    /// see [`crate::param_specs`]).
+    pub fn new(config: &CaeConfig, vb: VarBuilder) -> Result<Self> {
+        let code_dim = config.code_dim()?;
+        let network = match &config.architecture {
+            Architecture::Mlp(m) => Network::Mlp(Mlp::new(config.input_dim(), m, &vb)?),
+            Architecture::Conv(c) => {
+                Network::Conv(ConvNet::new(config.height, config.width, c, &vb)?)
+            }
+        };
+        Ok(Self {
+            config: config.clone(),
+            network,
+            code_dim,
+            probe_rng: Mutex::new(ChaCha8Rng::seed_from_u64(0)),
+        })
+    }
+
+    pub fn config(&self) -> &CaeConfig {
+        &self.config
+    }
+
+    pub fn code_dim(&self) -> usize {
+        self.code_dim
+    }
+
+    pub fn input_dim(&self) -> usize {
+        self.config.input_dim()
+    }
+
+    /// Restarts the Hutchinson probe sequence from `seed`.
+    pub fn set_probe_seed(&self, seed: u64) {
+        *self.lock_rng() = ChaCha8Rng::seed_from_u64(seed);
+    }
+
+    fn lock_rng(&self) -> std::sync::MutexGuard<'_, ChaCha8Rng> {
+        // A panic while drawing probes cannot leave the generator in a broken state.
+        self.probe_rng.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The code `g(x)`, `[B, code_dim]`.
+    pub fn encode(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(match &self.network {
+            Network::Mlp(m) => m.encode(x)?,
+            Network::Conv(c) => c.encode(x)?,
+        })
+    }
+
+    /// Reconstruction logits `f(code)`, `[B, input_dim]`.
+    pub fn decode_logits(&self, code: &Tensor) -> Result<Tensor> {
+        Ok(match &self.network {
+            Network::Mlp(m) => m.decode_logits(code)?,
+            Network::Conv(c) => c.decode_logits(code)?,
+        })
+    }
+
+    /// Reconstruction probabilities `sigmoid(f(code))` in [0, 1].
+    pub fn decode(&self, code: &Tensor) -> Result<Tensor> {
+        Ok(candle_nn::ops::sigmoid(&self.decode_logits(code)?)?)
+    }
+
+    /// Reconstruction of `x`, in [0, 1].
+    pub fn reconstruct(&self, x: &Tensor) -> Result<Tensor> {
+        self.decode(&self.encode(x)?)
+    }
+
+    fn encode_traced(&self, x: &Tensor) -> Result<Encoded> {
+        Ok(match &self.network {
+            Network::Mlp(m) => Encoded::Mlp(m.encode_trace(x)?),
+            Network::Conv(c) => Encoded::Conv(c.encode_trace(x)?),
+        })
+    }
+
+    /// The CAE objective on a batch: mean BCE + `lambda` × mean ‖J‖²_F, differentiable by `backward()`.
+    pub fn loss(&self, x: &Tensor, lambda: f64) -> Result<Loss> {
+        let encoded = self.encode_traced(x)?;
+        let logits = self.decode_logits(encoded.code())?;
+        let bce = bce_with_logits(&logits, x)?;
+        let sq_norm = self.sq_norm_of(&encoded, x)?.mean(0)?;
+        let penalty = (&sq_norm * lambda)?;
+        let total = (&bce + &penalty)?;
+        Ok(Loss {
+            bce,
+            penalty,
+            total,
+            jacobian_sq_norm: sq_norm.detach(),
+        })
+    }
+
+    /// Per-sample `‖∂code/∂x‖²_F`, `[B]`, by the configured [`PenaltyMethod`].
+    pub fn jacobian_sq_norm(&self, x: &Tensor) -> Result<Tensor> {
+        let encoded = self.encode_traced(x)?;
+        self.sq_norm_of(&encoded, x)
+    }
+
+    fn sq_norm_of(&self, encoded: &Encoded, x: &Tensor) -> Result<Tensor> {
+        Ok(match (self.config.penalty, encoded) {
+            (PenaltyMethod::Exact, Encoded::Mlp(trace)) => self.mlp().jacobian_sq_norm(trace)?,
+            (PenaltyMethod::Exact, Encoded::Conv(_)) => {
+                self.jacobian_of(encoded, x)?.sqr()?.sum((1, 2))?
+            }
+            (PenaltyMethod::Hutchinson { probes }, _) => {
+                let v = self.rademacher(probes, x)?;
+                mean_probe_sq_norm(&self.jvp_of(encoded, &v)?)?
+            }
+        })
+    }
+
+    fn mlp(&self) -> &Mlp {
+        match &self.network {
+            Network::Mlp(m) => m,
+            Network::Conv(_) => unreachable!("an MLP trace comes only from an MLP network"),
+        }
+    }
+
+    fn jvp_of(&self, encoded: &Encoded, v: &Tensor) -> Result<Tensor> {
+        Ok(match (&self.network, encoded) {
+            (Network::Mlp(m), Encoded::Mlp(t)) => m.jvp(t, v)?,
+            (Network::Conv(c), Encoded::Conv(t)) => c.jvp(t, v)?,
+            _ => unreachable!("a trace always comes from its own network"),
+        })
+    }
+
+    /// `J v` for probe vectors `v: [P, B, input_dim]` → `[P, B, code_dim]`, exact (forward tangents).
+    pub fn jvp(&self, x: &Tensor, v: &Tensor) -> Result<Tensor> {
+        let encoded = self.encode_traced(x)?;
+        self.jvp_of(&encoded, v)
+    }
+
+    /// The full per-sample Jacobian `∂code/∂x`, `[B, code_dim, input_dim]`. Meant for analysis of small batches.
+    pub fn jacobian(&self, x: &Tensor) -> Result<Tensor> {
+        let encoded = self.encode_traced(x)?;
+        self.jacobian_of(&encoded, x)
+    }
+
+    fn jacobian_of(&self, encoded: &Encoded, x: &Tensor) -> Result<Tensor> {
+        Ok(match (&self.network, encoded) {
+            (Network::Mlp(m), Encoded::Mlp(t)) => m.jacobian(t)?,
+            _ => {
+                // One tangent per input pixel: J e_i is column i of J.
+                let (b, d) = x.dims2()?;
+                let eye = Tensor::eye(d, x.dtype(), x.device())?;
+                let basis = eye.unsqueeze(1)?.broadcast_as((d, b, d))?.contiguous()?;
+                let cols = self.jvp_of(encoded, &basis)?; // [D, B, C]
+                cols.permute((1, 2, 0))?.contiguous()?
+            }
+        })
+    }
+
+    /// `count` Rademacher (±1) probe vectors per sample, `[count, B, input_dim]`, from the model's seeded generator.
+    fn rademacher(&self, count: usize, x: &Tensor) -> Result<Tensor> {
+        let (b, d) = x.dims2()?;
+        let mut rng = self.lock_rng();
+        let signs: Vec<f32> = (0..count * b * d)
+            .map(|_| if rng.random::<bool>() { 1.0 } else { -1.0 })
+            .collect();
+        Ok(Tensor::from_vec(signs, (count, b, d), &Device::Cpu)?
+            .to_dtype(x.dtype())?
+            .to_device(x.device())?)
+    }
+}
+
+impl Module for ContractiveAutoencoder {
+    /// Reconstruction of `x`, in [0, 1].
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.reconstruct(x).map_err(|e| match e {
+            crate::CaeError::Candle(e) => e,
+            other => candle_core::Error::Msg(other.to_string()),
+        })
+    }
+}
+
+/// The dtype a model computes in unless told otherwise.
+pub const DEFAULT_DTYPE: DType = DType::F32;

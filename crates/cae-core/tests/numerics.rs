@@ -1,0 +1,81 @@
+//! Loss and model-level numerics: stable BCE, shapes of every preset, tied weights.
+mod common;
+
+use cae_core::{bce_with_logits, CaeConfig, ContractiveAutoencoder, PRESETS};
+use candle_core::{DType, Device, Tensor};
+
+#[test]
+fn bce_with_logits_is_finite_for_huge_logits_and_matches_the_direct_formula() {
+    let z = Tensor::new(
+        &[-1000f32, -90.0, -17.0, -1.0, 0.0, 1.0, 17.0, 90.0, 1000.0],
+        &Device::Cpu,
+    )
+    .unwrap();
+    let x = Tensor::new(
+        &[0f32, 1.0, 0.5, 0.2, 0.7, 1.0, 0.0, 0.3, 1.0],
+        &Device::Cpu,
+    )
+    .unwrap();
+    let got: f32 = bce_with_logits(&z, &x).unwrap().to_scalar().unwrap();
+    assert!(got.is_finite());
+    // Reference in f64 with log-sum-exp written out per element.
+    let zs = [-1000f64, -90.0, -17.0, -1.0, 0.0, 1.0, 17.0, 90.0, 1000.0];
+    let xs = [0f64, 1.0, 0.5, 0.2, 0.7, 1.0, 0.0, 0.3, 1.0];
+    let reference: f64 = zs
+        .iter()
+        .zip(xs)
+        .map(|(z, x)| {
+            // -[x log σ(z) + (1-x) log(1-σ(z))] with log σ(z) = -log(1+e^{-z}).
+            let log_sig = -(1.0 + (-z).exp()).ln().max(if *z < 0.0 { -z } else { 0.0 });
+            let log_sig = if *z < -30.0 { *z } else { log_sig };
+            let log_one_minus = if *z > 30.0 { -z } else { -(1.0 + z.exp()).ln() };
+            -(x * log_sig + (1.0 - x) * log_one_minus)
+        })
+        .sum::<f64>()
+        / 9.0;
+    assert!(
+        ((got as f64) - reference).abs() / reference < 1e-5,
+        "{got} vs {reference}"
+    );
+    // Gradient is finite too.
+    let zv = candle_core::Var::from_tensor(&z).unwrap();
+    let g = bce_with_logits(zv.as_tensor(), &x)
+        .unwrap()
+        .backward()
+        .unwrap();
+    let gz: Vec<f32> = g.get(zv.as_tensor()).unwrap().to_vec1().unwrap();
+    assert!(gz.iter().all(|v| v.is_finite()), "{gz:?}");
+}
+
+#[test]
+fn every_preset_builds_and_maps_a_batch_to_the_right_shapes() {
+    for (name, _) in PRESETS {
+        let config = CaeConfig::preset(name).unwrap();
+        let (model, _) =
+            ContractiveAutoencoder::init(&config, 0, DType::F32, &Device::Cpu).unwrap();
+        let x = Tensor::rand(0f32, 1f32, (2, 784), &Device::Cpu).unwrap();
+        let code = model.encode(&x).unwrap();
+        assert_eq!(code.dims(), &[2, model.code_dim()], "{name}");
+        assert_eq!(model.reconstruct(&x).unwrap().dims(), &[2, 784], "{name}");
+        let loss = model.loss(&x, 1e-4).unwrap();
+        let total: f32 = loss.total.to_scalar().unwrap();
+        assert!(total.is_finite() && total > 0.0, "{name}: {total}");
+    }
+    assert_eq!(CaeConfig::preset("conv").unwrap().code_dim().unwrap(), 1024);
+}
+
+#[test]
+fn unknown_preset_lists_the_known_ones() {
+    let err = CaeConfig::preset("nope").unwrap_err().to_string();
+    assert!(err.contains("nope") && err.contains("rifai2011"), "{err}");
+}
+
+#[test]
+fn conv_decoder_that_does_not_rebuild_the_input_size_is_rejected() {
+    let mut config = CaeConfig::preset("conv").unwrap();
+    if let cae_core::Architecture::Conv(c) = &mut config.architecture {
+        c.decoder[2].kernel = 5;
+    }
+    let err = config.validate().unwrap_err().to_string();
+    assert!(err.contains("must produce (1, 28, 28)"), "{err}");
+}
