@@ -498,7 +498,8 @@ fn bad_files_are_typed_errors_naming_the_file() {
     std::fs::write(dir.path().join(LABELS), labels_idx()).unwrap();
     let images = dir.path().join(IMAGES);
 
-    let cases: Vec<(Vec<u8>, fn(&DataError) -> bool)> = vec![
+    type IsExpected = fn(&DataError) -> bool;
+    let cases: Vec<(Vec<u8>, IsExpected)> = vec![
         (b"<html>404</html>".to_vec(), |e| {
             matches!(e, DataError::BadMagic { .. })
         }),
