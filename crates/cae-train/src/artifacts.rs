@@ -1,0 +1,538 @@
+//! Files in a run directory: per-epoch metrics and JSON documents.
+//!
+//! Every file is written atomically (temp file in the same directory, fsync,
+//! rename) so that a crash or Ctrl-C mid-write never leaves a truncated
+//! `metrics.jsonl` behind for `--resume` to choke on.
+
+use std::fmt::Write as _;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// File name of the JSON-lines metrics log inside a run directory.
+pub const METRICS_JSONL: &str = "metrics.jsonl";
+/// File name of the CSV copy of the metrics log (for spreadsheets and pandas).
+pub const METRICS_CSV: &str = "metrics.csv";
+
+/// Errors from reading or writing run-directory files; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    #[error("failed to write {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to serialize JSON for {path}")]
+    Serialize {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("invalid JSON in {path}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{path}:{line}: invalid metrics record")]
+    MetricsLine {
+        path: PathBuf,
+        line: usize,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{path}:{line}: expected epoch {expected}, found epoch {found}")]
+    EpochOutOfOrder {
+        path: PathBuf,
+        line: usize,
+        expected: usize,
+        found: usize,
+    },
+}
+
+impl ArtifactError {
+    /// The file the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::Write { path, .. }
+            | Self::Read { path, .. }
+            | Self::Serialize { path, .. }
+            | Self::Parse { path, .. }
+            | Self::MetricsLine { path, .. }
+            | Self::EpochOutOfOrder { path, .. } => path,
+        }
+    }
+
+    /// True when the error is a read of a file that does not exist, e.g.
+    /// resuming from a run directory that never finished an epoch.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::Read { source, .. } if source.kind() == io::ErrorKind::NotFound)
+    }
+}
+
+/// Writes `bytes` to `path` so that readers see either the old file or the
+/// complete new one, never a prefix.
+///
+/// The data goes to a uniquely named temp file in the same directory (rename
+/// is only atomic within one file system), is fsynced, then renamed over
+/// `path`. On Unix the directory is fsynced too so the rename survives a
+/// power loss. On failure the temp file is removed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let file_name = path.file_name().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} has no file name", path.display()),
+        )
+    })?;
+
+    let tmp_path = dir.join(temp_file_name(file_name));
+    let result = write_and_sync(&tmp_path, bytes).and_then(|()| fs::rename(&tmp_path, path));
+    if let Err(err) = result {
+        // Best effort: the original error is the one worth reporting.
+        let _ = fs::remove_file(&tmp_path);
+        return Err(err);
+    }
+    sync_dir(dir)
+}
+
+/// `.<name>.tmp.<pid>.<counter>`: hidden, and unique across threads and
+/// processes so concurrent writers never share a temp file.
+fn temp_file_name(file_name: &std::ffi::OsStr) -> std::ffi::OsString {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut name = std::ffi::OsString::from(".");
+    name.push(file_name);
+    name.push(format!(".tmp.{}.{n}", std::process::id()));
+    name
+}
+
+fn write_and_sync(tmp_path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(tmp_path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> io::Result<()> {
+    // Windows cannot open a directory as a file; its rename is durable enough.
+    Ok(())
+}
+
+/// Serializes `value` as pretty JSON (with a trailing newline) and writes it
+/// atomically to `path`.
+pub fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<(), ArtifactError> {
+    let mut bytes =
+        serde_json::to_vec_pretty(value).map_err(|source| ArtifactError::Serialize {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    bytes.push(b'\n');
+    write_atomic(path, &bytes).map_err(|source| ArtifactError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Reads a JSON document written by [`write_json`] (or by hand).
+pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, ArtifactError> {
+    let bytes = fs::read(path).map_err(|source| ArtifactError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|source| ArtifactError::Parse {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// One epoch's numbers, as logged to `metrics.jsonl` / `metrics.csv`.
+///
+/// Losses are per pixel (BCE summed over pixels / pixel count, averaged over
+/// samples), so they are comparable across image sizes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub train_bce: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub train_penalty: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub train_total: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub test_bce: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub test_penalty: f64,
+    /// Mean Frobenius norm of the encoder Jacobian over the test set.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub mean_jacobian_frobenius: f64,
+    /// Wall-clock seconds for the epoch (training and evaluation).
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub seconds: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub samples_per_second: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub learning_rate: f64,
+}
+
+/// serde_json writes NaN and infinities as `null`; read `null` back as NaN so
+/// that a diverged epoch does not make the whole log unreadable on resume.
+fn f64_or_nan<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
+}
+
+/// CSV column names, in [`EpochMetrics`] field order.
+const CSV_HEADER: &str = "epoch,train_bce,train_penalty,train_total,test_bce,test_penalty,\
+mean_jacobian_frobenius,seconds,samples_per_second,learning_rate";
+
+impl EpochMetrics {
+    fn write_csv_row(&self, out: &mut String) {
+        // `{}` on f64 prints the shortest string that parses back exactly.
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{}",
+            self.epoch,
+            self.train_bce,
+            self.train_penalty,
+            self.train_total,
+            self.test_bce,
+            self.test_penalty,
+            self.mean_jacobian_frobenius,
+            self.seconds,
+            self.samples_per_second,
+            self.learning_rate,
+        );
+    }
+}
+
+/// All epochs of a run so far, in order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MetricsLog {
+    epochs: Vec<EpochMetrics>,
+}
+
+impl MetricsLog {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, metrics: EpochMetrics) {
+        self.epochs.push(metrics);
+    }
+
+    pub fn epochs(&self) -> &[EpochMetrics] {
+        &self.epochs
+    }
+
+    pub fn last(&self) -> Option<&EpochMetrics> {
+        self.epochs.last()
+    }
+
+    pub fn len(&self) -> usize {
+        self.epochs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.epochs.is_empty()
+    }
+
+    /// Drops epochs after `epoch`; used when resuming from a checkpoint that
+    /// is older than the log (a crash between writing the two).
+    pub fn truncate_to_epoch(&mut self, epoch: usize) {
+        self.epochs.retain(|m| m.epoch <= epoch);
+    }
+
+    /// Rewrites `dir/metrics.jsonl` and `dir/metrics.csv` from scratch.
+    ///
+    /// Rewriting (rather than appending) keeps each file atomic; the log is a
+    /// few hundred lines at most, so the cost is negligible.
+    pub fn write(&self, dir: &Path) -> Result<(), ArtifactError> {
+        let jsonl_path = dir.join(METRICS_JSONL);
+        let mut jsonl = Vec::new();
+        for metrics in &self.epochs {
+            serde_json::to_writer(&mut jsonl, metrics).map_err(|source| {
+                ArtifactError::Serialize {
+                    path: jsonl_path.clone(),
+                    source,
+                }
+            })?;
+            jsonl.push(b'\n');
+        }
+        write_atomic(&jsonl_path, &jsonl).map_err(|source| ArtifactError::Write {
+            path: jsonl_path,
+            source,
+        })?;
+
+        let csv_path = dir.join(METRICS_CSV);
+        let mut csv = String::with_capacity(CSV_HEADER.len() + 1 + self.epochs.len() * 160);
+        csv.push_str(CSV_HEADER);
+        csv.push('\n');
+        for metrics in &self.epochs {
+            metrics.write_csv_row(&mut csv);
+        }
+        write_atomic(&csv_path, csv.as_bytes()).map_err(|source| ArtifactError::Write {
+            path: csv_path,
+            source,
+        })
+    }
+
+    /// Reads `dir/metrics.jsonl` back (for `--resume`).
+    ///
+    /// Blank lines are skipped. Epochs must be numbered 1, 2, 3, ... in order:
+    /// anything else means the log does not belong to one continuous run.
+    pub fn read(dir: &Path) -> Result<MetricsLog, ArtifactError> {
+        let path = dir.join(METRICS_JSONL);
+        let text = fs::read_to_string(&path).map_err(|source| ArtifactError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let mut log = MetricsLog::new();
+        for (index, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let line_number = index + 1;
+            let metrics: EpochMetrics =
+                serde_json::from_str(line).map_err(|source| ArtifactError::MetricsLine {
+                    path: path.clone(),
+                    line: line_number,
+                    source,
+                })?;
+            let expected = log.len() + 1;
+            if metrics.epoch != expected {
+                return Err(ArtifactError::EpochOutOfOrder {
+                    path,
+                    line: line_number,
+                    expected,
+                    found: metrics.epoch,
+                });
+            }
+            log.push(metrics);
+        }
+        Ok(log)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(epoch: usize) -> EpochMetrics {
+        let e = epoch as f64;
+        EpochMetrics {
+            epoch,
+            train_bce: 0.3 / e,
+            train_penalty: 0.01 / e,
+            train_total: 0.31 / e,
+            test_bce: 0.32 / e,
+            test_penalty: 0.011 / e,
+            mean_jacobian_frobenius: 4.5 - 0.1 * e,
+            seconds: 12.25,
+            samples_per_second: 4897.959183673469,
+            learning_rate: 1e-3,
+        }
+    }
+
+    fn log_of(epochs: usize) -> MetricsLog {
+        let mut log = MetricsLog::new();
+        for epoch in 1..=epochs {
+            log.push(sample(epoch));
+        }
+        log
+    }
+
+    fn dir_entries(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn metrics_round_trip_through_jsonl_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log_of(3);
+        log.write(dir.path()).unwrap();
+        let read = MetricsLog::read(dir.path()).unwrap();
+        assert_eq!(read, log);
+        let text = fs::read_to_string(dir.path().join(METRICS_JSONL)).unwrap();
+        assert_eq!(text.lines().count(), 3);
+    }
+
+    #[test]
+    fn nan_metrics_survive_the_round_trip_as_nan() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = MetricsLog::new();
+        log.push(EpochMetrics {
+            train_bce: f64::NAN,
+            ..sample(1)
+        });
+        log.write(dir.path()).unwrap();
+        let read = MetricsLog::read(dir.path()).unwrap();
+        assert!(read.epochs()[0].train_bce.is_nan());
+        assert_eq!(read.epochs()[0].test_bce, sample(1).test_bce);
+    }
+
+    #[test]
+    fn csv_has_header_and_one_row_per_epoch() {
+        let dir = tempfile::tempdir().unwrap();
+        log_of(4).write(dir.path()).unwrap();
+        let csv = fs::read_to_string(dir.path().join(METRICS_CSV)).unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 1 + 4);
+        assert_eq!(lines[0], CSV_HEADER);
+
+        // The header names exactly the JSON fields, in order, so the two files
+        // can't drift apart when a field is added.
+        let json = serde_json::to_value(sample(1)).unwrap();
+        let columns: Vec<&str> = lines[0].split(',').collect();
+        assert_eq!(columns.len(), json.as_object().unwrap().len());
+        for column in &columns {
+            assert!(json.get(*column).is_some(), "no field named {column}");
+        }
+
+        for (i, row) in lines[1..].iter().enumerate() {
+            let cells: Vec<&str> = row.split(',').collect();
+            assert_eq!(cells.len(), columns.len());
+            assert_eq!(cells[0], (i + 1).to_string());
+            let test_bce: f64 = cells[4].parse().unwrap();
+            assert_eq!(test_bce, sample(i + 1).test_bce);
+        }
+    }
+
+    #[test]
+    fn empty_log_writes_header_only_csv_and_reads_back_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        MetricsLog::new().write(dir.path()).unwrap();
+        let csv = fs::read_to_string(dir.path().join(METRICS_CSV)).unwrap();
+        assert_eq!(csv, format!("{CSV_HEADER}\n"));
+        assert!(MetricsLog::read(dir.path()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn atomic_write_replaces_existing_file_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        fs::write(&path, b"old contents that are longer than the new ones").unwrap();
+        write_atomic(&path, b"new").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"new");
+        assert_eq!(dir_entries(dir.path()), vec!["config.json".to_string()]);
+    }
+
+    #[test]
+    fn atomic_write_failure_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // Renaming a file over a non-empty directory fails on every platform.
+        let target = dir.path().join("occupied");
+        fs::create_dir(&target).unwrap();
+        fs::write(target.join("inside"), b"x").unwrap();
+        assert!(write_atomic(&target, b"data").is_err());
+        assert_eq!(dir_entries(dir.path()), vec!["occupied".to_string()]);
+    }
+
+    #[test]
+    fn metrics_write_leaves_only_the_two_files() {
+        let dir = tempfile::tempdir().unwrap();
+        log_of(2).write(dir.path()).unwrap();
+        log_of(3).write(dir.path()).unwrap();
+        assert_eq!(dir_entries(dir.path()), vec![METRICS_CSV, METRICS_JSONL]);
+        assert_eq!(MetricsLog::read(dir.path()).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn corrupt_metrics_line_error_names_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        log_of(2).write(dir.path()).unwrap();
+        let path = dir.path().join(METRICS_JSONL);
+        let mut text = fs::read_to_string(&path).unwrap();
+        text.push_str("{\"epoch\": 3, \"train_bce\": 0.1\n"); // truncated record
+        fs::write(&path, text).unwrap();
+
+        let err = MetricsLog::read(dir.path()).unwrap_err();
+        assert!(
+            matches!(err, ArtifactError::MetricsLine { line: 3, .. }),
+            "{err:?}"
+        );
+        assert_eq!(err.path(), path);
+        let message = err.to_string();
+        assert!(message.contains("metrics.jsonl:3"), "{message}");
+    }
+
+    #[test]
+    fn out_of_order_epochs_are_rejected_with_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = MetricsLog::new();
+        log.push(sample(1));
+        log.push(sample(3));
+        log.write(dir.path()).unwrap();
+        let err = MetricsLog::read(dir.path()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ArtifactError::EpochOutOfOrder {
+                    line: 2,
+                    expected: 2,
+                    found: 3,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn missing_metrics_file_is_reported_as_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = MetricsLog::read(dir.path()).unwrap_err();
+        assert!(err.is_not_found());
+        assert!(err.to_string().contains(METRICS_JSONL));
+    }
+
+    #[test]
+    fn truncate_to_epoch_drops_later_epochs() {
+        let mut log = log_of(5);
+        log.truncate_to_epoch(3);
+        assert_eq!(log.len(), 3);
+        assert_eq!(log.last().unwrap().epoch, 3);
+    }
+
+    #[test]
+    fn json_round_trip_and_parse_error_names_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics-final.json");
+        write_json(&path, &sample(7)).unwrap();
+        let back: EpochMetrics = read_json(&path).unwrap();
+        assert_eq!(back, sample(7));
+        assert!(fs::read_to_string(&path).unwrap().ends_with("}\n"));
+
+        fs::write(&path, b"{ not json").unwrap();
+        let err = read_json::<EpochMetrics>(&path).unwrap_err();
+        assert!(matches!(err, ArtifactError::Parse { .. }));
+        assert!(err.to_string().contains("metrics-final.json"), "{err}");
+    }
+}
