@@ -1,0 +1,17 @@
+//! Project automation behind `cargo xtask` (the rust-analyzer xtask pattern): plain Rust instead
+//! of shell scripts, so it runs the same on every platform with nothing but cargo installed.
+//!
+//! `main.rs` only parses arguments; each task is a function here so that tests can call it.
+
+use std::path::{Path, PathBuf};
+
+pub mod dist;
+pub mod fetch;
+
+/// The workspace root: xtask always lives one level below it.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask's manifest directory has a parent")
+        .to_path_buf()
+}
