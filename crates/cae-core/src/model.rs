@@ -20,6 +20,8 @@ pub struct Loss {
     pub total: Tensor,
     /// `mean_batch ‖∂code/∂x‖²_F` (without λ); detached, for reporting.
     pub jacobian_sq_norm: Tensor,
+    /// Per-sample `‖∂code/∂x‖²_F`, `[B]`; detached, for reporting.
+    pub sample_jacobian_sq_norms: Tensor,
 }
 
 #[derive(Debug, Clone)]
@@ -134,7 +136,8 @@ impl ContractiveAutoencoder {
         let encoded = self.encode_traced(x)?;
         let logits = self.decode_logits(encoded.code())?;
         let bce = bce_with_logits(&logits, x)?;
-        let sq_norm = self.sq_norm_of(&encoded, x)?.mean(0)?;
+        let per_sample = self.sq_norm_of(&encoded, x)?;
+        let sq_norm = per_sample.mean(0)?;
         let penalty = (&sq_norm * lambda)?;
         let total = (&bce + &penalty)?;
         Ok(Loss {
@@ -142,6 +145,7 @@ impl ContractiveAutoencoder {
             penalty,
             total,
             jacobian_sq_norm: sq_norm.detach(),
+            sample_jacobian_sq_norms: per_sample.detach(),
         })
     }
 

@@ -1,0 +1,112 @@
+use serde::{Deserialize, Serialize};
+
+use crate::optim::AdamParams;
+use crate::TrainError;
+
+/// How the learning rate moves over the run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LrSchedule {
+    /// The same rate throughout (the original program).
+    Constant,
+    /// Cosine decay from the base rate at the first step to `final_fraction` × base at the last.
+    Cosine { final_fraction: f64 },
+}
+
+impl LrSchedule {
+    /// Learning rate after `progress` ∈ [0, 1] of the run.
+    pub fn rate(self, base: f64, progress: f64) -> f64 {
+        match self {
+            LrSchedule::Constant => base,
+            LrSchedule::Cosine { final_fraction } => {
+                let cos = 0.5 * (1.0 + (std::f64::consts::PI * progress.clamp(0.0, 1.0)).cos());
+                base * (final_fraction + (1.0 - final_fraction) * cos)
+            }
+        }
+    }
+}
+
+/// Everything that defines a training run besides the model. The defaults are the original program's:
+/// Adam (β 0.9/0.999, ε 1e-8, no weight decay), lr 5e-3, 20 epochs, minibatch 600, λ 1e-4.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub lr_schedule: LrSchedule,
+    pub adam: AdamParams,
+    /// Weight λ of the Jacobian penalty.
+    pub lambda: f64,
+    /// Seeds the initial weights, the shuffling and the Hutchinson probes.
+    pub seed: u64,
+    /// Batch size of the test-set evaluation after each epoch (memory only; the result does not depend on it).
+    pub eval_batch_size: usize,
+    /// Use only the first N training samples (quick experiments); `None`: all.
+    pub train_limit: Option<usize>,
+    /// Use only the first N test samples; `None`: all.
+    pub test_limit: Option<usize>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 20,
+            batch_size: 600,
+            learning_rate: 5e-3,
+            lr_schedule: LrSchedule::Constant,
+            adam: AdamParams::default(),
+            lambda: 1e-4,
+            seed: 42,
+            eval_batch_size: 1000,
+            train_limit: None,
+            test_limit: None,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Rejects settings that cannot train, before any work is done.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |m: String| Err(TrainError::InvalidConfig(m));
+        if self.epochs == 0 {
+            return bad("epochs must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return bad("batch size must be at least 1".into());
+        }
+        if self.eval_batch_size == 0 {
+            return bad("evaluation batch size must be at least 1".into());
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return bad(format!(
+                "learning rate must be a positive number, got {}",
+                self.learning_rate
+            ));
+        }
+        if !(self.lambda.is_finite() && self.lambda >= 0.0) {
+            return bad(format!(
+                "λ (lambda) must be zero or positive, got {}",
+                self.lambda
+            ));
+        }
+        let a = &self.adam;
+        if !(0.0..1.0).contains(&a.beta1)
+            || !(0.0..1.0).contains(&a.beta2)
+            || a.eps <= 0.0
+            || a.weight_decay < 0.0
+        {
+            return bad(format!("Adam settings out of range: {a:?}"));
+        }
+        if let LrSchedule::Cosine { final_fraction } = self.lr_schedule {
+            if !(0.0..=1.0).contains(&final_fraction) {
+                return bad(format!(
+                    "cosine final fraction must be in [0, 1], got {final_fraction}"
+                ));
+            }
+        }
+        if self.train_limit == Some(0) || self.test_limit == Some(0) {
+            return bad("a sample limit must be at least 1".into());
+        }
+        Ok(())
+    }
+}
