@@ -1,5 +1,48 @@
-//! `cae-cli`: train and use contractive autoencoders (work in progress).
-fn main() {
-    eprintln!("cae-cli: no commands yet");
-    std::process::exit(2);
+//! `cae-cli`: train and use contractive autoencoders. A thin layer over the `cae-*` library crates.
+mod logging;
+mod train;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "cae-cli", version, about = "Contractive autoencoders (Rifai et al. 2011) on candle")]
+struct Cli {
+    /// Less output: warnings and errors only.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// More output (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Train a CAE (MNIST by default; downloads it on first use).
+    Train(train::TrainArgs),
+    /// List the model presets.
+    Presets,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.quiet, cli.verbose);
+    let result = match cli.command {
+        Command::Train(args) => train::run(args, cli.quiet),
+        Command::Presets => {
+            for (name, about) in cae_core::PRESETS {
+                let mark = if name == cae_core::DEFAULT_PRESET { " (default)" } else { "" };
+                println!("{name:<18} {about}{mark}");
+            }
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -83,6 +83,18 @@ impl ConvNet {
         })
     }
 
+    /// Every parameter with its `VarBuilder` path.
+    pub fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        for (part, layers) in [("encoder", &self.encoder), ("decoder", &self.decoder)] {
+            for (i, l) in layers.iter().enumerate() {
+                out.push((format!("{part}.{i}.weight"), l.weight.clone()));
+                out.push((format!("{part}.{i}.bias"), l.bias.clone()));
+            }
+        }
+        out
+    }
+
     fn image(&self, x: &Tensor) -> Result<Tensor> {
         let b = x.dim(0)?;
         x.reshape((b, 1, self.height, self.width))

@@ -65,6 +65,30 @@ impl Mlp {
         })
     }
 
+    /// Every parameter with its `VarBuilder` path.
+    pub fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        for (i, l) in self.encoder.iter().enumerate() {
+            out.push((format!("encoder.{i}.weight"), l.weight.clone()));
+            out.push((format!("encoder.{i}.bias"), l.bias.clone()));
+        }
+        for (i, (w, b)) in self.decoder.iter().enumerate() {
+            if let Some(w) = w {
+                out.push((format!("decoder.{i}.weight"), w.clone()));
+            }
+            out.push((format!("decoder.{i}.bias"), b.clone()));
+        }
+        out
+    }
+
+    /// For a one-layer network: (encoder weight, encoder bias, untied decoder weight, decoder bias, activation).
+    pub fn one_layer(&self) -> Option<(&Tensor, &Tensor, Option<&Tensor>, &Tensor, Activation)> {
+        match (self.encoder.as_slice(), self.decoder.as_slice()) {
+            ([enc], [(dec_w, dec_b)]) => Some((&enc.weight, &enc.bias, dec_w.as_ref(), dec_b, self.code_activation)),
+            _ => None,
+        }
+    }
+
     fn activation(&self, layer: usize) -> Activation {
         if layer + 1 == self.encoder.len() {
             self.code_activation

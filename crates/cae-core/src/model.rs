@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use candle_core::{DType, Device, Module, Tensor};
@@ -22,6 +23,19 @@ pub struct Loss {
     pub jacobian_sq_norm: Tensor,
     /// Per-sample `‖∂code/∂x‖²_F`, `[B]`; detached, for reporting.
     pub sample_jacobian_sq_norms: Tensor,
+}
+
+/// One optimisation step's numbers and the gradient of `total` with respect to every parameter.
+#[derive(Debug, Clone)]
+pub struct StepOutput {
+    pub bce: f64,
+    /// `λ · mean_batch ‖J‖²_F`.
+    pub penalty: f64,
+    pub total: f64,
+    /// `mean_batch ‖J‖²_F`.
+    pub jacobian_sq_norm: f64,
+    /// Gradient of `total`, by parameter path (`encoder.0.weight`, ...).
+    pub gradients: HashMap<String, Tensor>,
 }
 
 #[derive(Debug, Clone)]
@@ -147,6 +161,91 @@ impl ContractiveAutoencoder {
             jacobian_sq_norm: sq_norm.detach(),
             sample_jacobian_sq_norms: per_sample.detach(),
         })
+    }
+
+    /// Every parameter with its `VarBuilder` path (the names of saved tensors).
+    pub fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        match &self.network {
+            Network::Mlp(m) => m.named_parameters(),
+            Network::Conv(c) => c.named_parameters(),
+        }
+    }
+
+    /// The loss of [`Self::loss`] and its gradient with respect to every parameter.
+    ///
+    /// One-layer MLPs with the exact penalty, on the CPU in f32, use a fused kernel with hand-derived
+    /// gradients (several times faster on CPU, checked against autograd in the tests); everything else uses
+    /// candle's autograd on [`Self::loss`].
+    pub fn loss_and_gradients(&self, x: &Tensor, lambda: f64) -> Result<StepOutput> {
+        if let Some(out) = self.fused_step(x, lambda)? {
+            return Ok(out);
+        }
+        self.autograd_step(x, lambda)
+    }
+
+    /// [`Self::loss_and_gradients`] always through candle's autograd (the reference for the fused kernel).
+    pub fn autograd_step(&self, x: &Tensor, lambda: f64) -> Result<StepOutput> {
+        let loss = self.loss(x, lambda)?;
+        let grads = loss.total.backward()?;
+        let mut gradients = HashMap::new();
+        for (name, t) in self.named_parameters() {
+            let g = match grads.get(&t) {
+                Some(g) => g.clone(),
+                None => t.zeros_like()?,
+            };
+            gradients.insert(name, g);
+        }
+        let f = |t: &Tensor| -> Result<f64> { Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?) };
+        Ok(StepOutput {
+            bce: f(&loss.bce)?,
+            penalty: f(&loss.penalty)?,
+            total: f(&loss.total)?,
+            jacobian_sq_norm: f(&loss.jacobian_sq_norm)?,
+            gradients,
+        })
+    }
+
+    fn fused_step(&self, x: &Tensor, lambda: f64) -> Result<Option<StepOutput>> {
+        let Network::Mlp(mlp) = &self.network else {
+            return Ok(None);
+        };
+        let Some((w, b, v, c, activation)) = mlp.one_layer() else {
+            return Ok(None);
+        };
+        if self.config.penalty != PenaltyMethod::Exact || !x.device().is_cpu() || x.dtype() != DType::F32 {
+            return Ok(None);
+        }
+        use crate::fused::{host_f32, one_layer_step, tensor, OneLayer};
+        let (batch, _) = x.dims2()?;
+        let (wv, bv, cv) = (host_f32(w)?, host_f32(b)?, host_f32(c)?);
+        let vv = v.map(host_f32).transpose()?;
+        let step = one_layer_step(
+            &OneLayer {
+                activation,
+                w: &wv,
+                b: &bv,
+                v: vv.as_deref(),
+                c: &cv,
+            },
+            &host_f32(x)?,
+            batch,
+            lambda,
+        );
+        let mut gradients = HashMap::new();
+        gradients.insert("encoder.0.weight".to_string(), tensor(step.grad_w, w.dims())?);
+        gradients.insert("encoder.0.bias".to_string(), tensor(step.grad_b, b.dims())?);
+        if let (Some(gv), Some(v)) = (step.grad_v, v) {
+            gradients.insert("decoder.0.weight".to_string(), tensor(gv, v.dims())?);
+        }
+        gradients.insert("decoder.0.bias".to_string(), tensor(step.grad_c, c.dims())?);
+        let penalty = lambda * step.sq_norm_mean;
+        Ok(Some(StepOutput {
+            bce: step.bce,
+            penalty,
+            total: step.bce + penalty,
+            jacobian_sq_norm: step.sq_norm_mean,
+            gradients,
+        }))
     }
 
     /// Per-sample `‖∂code/∂x‖²_F`, `[B]`, by the configured [`PenaltyMethod`].

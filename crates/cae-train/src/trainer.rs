@@ -14,7 +14,7 @@ use candle_nn::VarMap;
 use serde::{Deserialize, Serialize};
 
 use crate::artifacts::{read_json, write_json, EpochMetrics, MetricsLog};
-use crate::eval::{evaluate, scalar};
+use crate::eval::evaluate;
 use crate::figures::{plot_losses, save_reconstructions};
 use crate::observer::{BatchReport, RunInfo, TrainObserver};
 use crate::optim::Adam;
@@ -247,12 +247,8 @@ impl Trainer {
                     .rate(cfg.learning_rate, global_step / total_steps);
                 // Probes depend only on (seed, epoch, batch), so a resumed run draws the same ones.
                 self.model.set_probe_seed(mix(cfg.seed, epoch, batch));
-                let loss = self.model.loss(&x, cfg.lambda)?;
-                let (bce, penalty, total) = (
-                    scalar(&loss.bce)?,
-                    scalar(&loss.penalty)?,
-                    scalar(&loss.total)?,
-                );
+                let step = self.model.loss_and_gradients(&x, cfg.lambda)?;
+                let (bce, penalty, total) = (step.bce, step.penalty, step.total);
                 if !total.is_finite() {
                     return Err(TrainError::NonFinite {
                         epoch,
@@ -261,8 +257,7 @@ impl Trainer {
                         run_dir: self.run_dir.clone(),
                     });
                 }
-                let grads = loss.total.backward()?;
-                self.adam.step(&grads, lr)?;
+                self.adam.step(&step.gradients, lr)?;
                 let rows = indices.len();
                 let p = &mut self.progress;
                 p.batches_done = batch + 1;
@@ -364,7 +359,7 @@ impl Trainer {
         )]);
         write_tensors(
             &self.run_dir.join(files::STATE),
-            &self.adam.state_tensors(),
+            &self.adam.state_tensors()?,
             &meta,
         )?;
         Ok(())

@@ -1,0 +1,235 @@
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use cae_core::CaeConfig;
+use cae_data::{Dataset, DatasetSource, LoadOptions, Split};
+use cae_train::artifacts::EpochMetrics;
+use cae_train::{BatchReport, LrSchedule, RunConfig, RunInfo, TrainConfig, TrainObserver, Trainer};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Model preset (see `cae-cli presets`).
+    #[arg(long, default_value = cae_core::DEFAULT_PRESET)]
+    preset: String,
+    #[arg(long, default_value_t = 20)]
+    epochs: usize,
+    #[arg(long, default_value_t = 600)]
+    batch_size: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 5e-3)]
+    lr: f64,
+    /// Learning-rate schedule: `constant` or `cosine` (decays to 1% of --lr by the last step).
+    #[arg(long, default_value = "constant")]
+    schedule: String,
+    /// Weight λ of the Jacobian penalty (0 trains a plain autoencoder).
+    #[arg(long = "lambda", default_value_t = 1e-4, allow_negative_numbers = true)]
+    lambda: f64,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// `mnist`, `fashion-mnist`, or a directory of IDX files (train-* and t10k-*).
+    #[arg(long, default_value = "mnist")]
+    dataset: String,
+    /// Where datasets are cached (default: $CAE_DATA_DIR, else the per-user cache directory).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Never download; fail with instructions if the data is missing.
+    #[arg(long)]
+    offline: bool,
+    /// Run directory (default: runs/<preset>-<unix time>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// `auto`, `cpu`, `cuda`, `cuda:N` or `metal`.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Continue the run in this directory (its saved configuration is used; --epochs may extend it).
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// Train on the first N training images only.
+    #[arg(long)]
+    train_limit: Option<usize>,
+    /// Evaluate on the first N test images only.
+    #[arg(long)]
+    test_limit: Option<usize>,
+}
+
+impl TrainArgs {
+    fn train_config(&self) -> Result<TrainConfig> {
+        let lr_schedule = match self.schedule.as_str() {
+            "constant" => LrSchedule::Constant,
+            "cosine" => LrSchedule::Cosine { final_fraction: 0.01 },
+            other => bail!("unknown --schedule `{other}`: use `constant` or `cosine`"),
+        };
+        let cfg = TrainConfig {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            learning_rate: self.lr,
+            lr_schedule,
+            lambda: self.lambda,
+            seed: self.seed,
+            train_limit: self.train_limit,
+            test_limit: self.test_limit,
+            ..TrainConfig::default()
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+pub fn run(args: TrainArgs, quiet: bool) -> Result<()> {
+    // Everything the user typed is checked before any data is read or any file written.
+    let device = cae_core::device(&args.device)?;
+    let fresh = match &args.resume {
+        None => Some((CaeConfig::preset(&args.preset)?, args.train_config()?)),
+        Some(_) => None,
+    };
+    let source: DatasetSource = args.dataset.parse().expect("parsing a dataset name cannot fail");
+    let opts = LoadOptions {
+        cache_dir: args.data_dir.clone(),
+        download: !args.offline,
+        progress: !quiet,
+        ..LoadOptions::default()
+    };
+    let train = Dataset::load(&source, Split::Train, &opts)?;
+    let test = Dataset::load(&source, Split::Test, &opts)?;
+
+    let mut trainer = match (&args.resume, fresh) {
+        (Some(dir), _) => {
+            let epochs = (args.epochs != 20).then_some(args.epochs);
+            Trainer::resume(dir, epochs, &device).with_context(|| format!("cannot resume {}", dir.display()))?
+        }
+        (None, Some((model, train_cfg))) => {
+            let out = args.out.clone().unwrap_or_else(|| default_run_dir(&args.preset));
+            let run = RunConfig {
+                model,
+                train: train_cfg,
+                dataset: args.dataset.clone(),
+            };
+            Trainer::new(run, &out, &device)?
+        }
+        (None, None) => unreachable!("a fresh run always has its configuration"),
+    };
+    tracing::info!(run_dir = %trainer.run_dir().display(), "training");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                eprintln!("\nsecond interrupt: exiting without saving the current batch");
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupt: finishing this batch and saving (press Ctrl-C again to quit now)");
+        })
+        .context("cannot install the Ctrl-C handler")?;
+    }
+    let mut observer = Progress::new(!quiet && std::io::stderr().is_terminal());
+    let summary = trainer.fit(&train, &test, &mut observer, &stop)?;
+    if let Some(last) = summary.last {
+        println!(
+            "done: {} epochs, train total {:.5}, test BCE {:.5} (all {} test images), mean ‖J‖_F {:.3}; run in {}",
+            last.epoch,
+            last.train_total,
+            last.test_bce,
+            test.len().min(trainer.run_config().train.test_limit.unwrap_or(usize::MAX)),
+            last.mean_jacobian_frobenius,
+            summary.run_dir.display()
+        );
+    }
+    Ok(())
+}
+
+fn default_run_dir(preset: &str) -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    PathBuf::from("runs").join(format!("{preset}-{secs}"))
+}
+
+/// Progress bars on a terminal, plain log lines otherwise (CI, pipes).
+struct Progress {
+    bars: bool,
+    bar: Option<ProgressBar>,
+    batches_per_epoch: usize,
+    epochs: usize,
+}
+
+impl Progress {
+    fn new(bars: bool) -> Self {
+        Self {
+            bars,
+            bar: None,
+            batches_per_epoch: 0,
+            epochs: 0,
+        }
+    }
+}
+
+impl TrainObserver for Progress {
+    fn on_start(&mut self, info: &RunInfo) {
+        self.batches_per_epoch = info.batches_per_epoch;
+        self.epochs = info.epochs;
+        tracing::info!(
+            "{} parameters on {}; {} training / {} test images; {} batches per epoch; epochs {}..={}",
+            info.parameters,
+            info.device,
+            info.train_samples,
+            info.test_samples,
+            info.batches_per_epoch,
+            info.first_epoch,
+            info.epochs
+        );
+    }
+
+    fn on_epoch_start(&mut self, epoch: usize) {
+        if self.bars {
+            let bar = ProgressBar::new(self.batches_per_epoch as u64);
+            bar.set_style(
+                ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}")
+                    .expect("a valid template")
+                    .progress_chars("=> "),
+            );
+            bar.set_prefix(format!("{epoch}/{}", self.epochs));
+            self.bar = Some(bar);
+        }
+    }
+
+    fn on_batch(&mut self, r: &BatchReport) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(r.batch as u64 + 1);
+            bar.set_message(format!("bce {:.4} pen {:.4}", r.bce, r.penalty));
+        } else {
+            tracing::debug!(epoch = r.epoch, batch = r.batch, bce = r.bce, penalty = r.penalty, "batch");
+        }
+    }
+
+    fn on_evaluate(&mut self, _epoch: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_message("evaluating on the test set");
+        }
+    }
+
+    fn on_epoch_end(&mut self, m: &EpochMetrics, is_best: bool) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        tracing::info!(
+            "epoch {:>3}  train bce {:.5} pen {:.5} total {:.5} | test bce {:.5} pen {:.5} ‖J‖_F {:.3} | {:.1} s, {:.0} samples/s{}",
+            m.epoch,
+            m.train_bce,
+            m.train_penalty,
+            m.train_total,
+            m.test_bce,
+            m.test_penalty,
+            m.mean_jacobian_frobenius,
+            m.seconds,
+            m.samples_per_second,
+            if is_best { "  (best)" } else { "" }
+        );
+    }
+}
