@@ -183,7 +183,10 @@ pub(crate) fn one_layer_step(p: &OneLayer, x: &[f32], batch: usize, lambda: f64)
     drop(a);
 
     // s_j = Σ_i W_ji²
-    let s: Vec<f32> = p.w.par_chunks(d).map(|row| row.iter().map(|v| v * v).sum()).collect();
+    let s: Vec<f32> =
+        p.w.par_chunks(d)
+            .map(|row| row.iter().map(|v| v * v).sum())
+            .collect();
 
     // Decoder: z = h Vᵀ + c (tied: h W + c).
     let hm = Mat::new(&h, b, h_dim);

@@ -84,7 +84,13 @@ impl Mlp {
     /// For a one-layer network: (encoder weight, encoder bias, untied decoder weight, decoder bias, activation).
     pub fn one_layer(&self) -> Option<(&Tensor, &Tensor, Option<&Tensor>, &Tensor, Activation)> {
         match (self.encoder.as_slice(), self.decoder.as_slice()) {
-            ([enc], [(dec_w, dec_b)]) => Some((&enc.weight, &enc.bias, dec_w.as_ref(), dec_b, self.code_activation)),
+            ([enc], [(dec_w, dec_b)]) => Some((
+                &enc.weight,
+                &enc.bias,
+                dec_w.as_ref(),
+                dec_b,
+                self.code_activation,
+            )),
             _ => None,
         }
     }

@@ -212,7 +212,10 @@ impl ContractiveAutoencoder {
         let Some((w, b, v, c, activation)) = mlp.one_layer() else {
             return Ok(None);
         };
-        if self.config.penalty != PenaltyMethod::Exact || !x.device().is_cpu() || x.dtype() != DType::F32 {
+        if self.config.penalty != PenaltyMethod::Exact
+            || !x.device().is_cpu()
+            || x.dtype() != DType::F32
+        {
             return Ok(None);
         }
         use crate::fused::{host_f32, one_layer_step, tensor, OneLayer};
@@ -232,7 +235,10 @@ impl ContractiveAutoencoder {
             lambda,
         );
         let mut gradients = HashMap::new();
-        gradients.insert("encoder.0.weight".to_string(), tensor(step.grad_w, w.dims())?);
+        gradients.insert(
+            "encoder.0.weight".to_string(),
+            tensor(step.grad_w, w.dims())?,
+        );
         gradients.insert("encoder.0.bias".to_string(), tensor(step.grad_b, b.dims())?);
         if let (Some(gv), Some(v)) = (step.grad_v, v) {
             gradients.insert("decoder.0.weight".to_string(), tensor(gv, v.dims())?);

@@ -86,20 +86,43 @@ fn fused_cpu_step_matches_autograd_for_every_activation_tied_and_untied() {
     for act in Activation::ALL {
         for tied in [false, true] {
             let config = common::mlp_config(&[], 7, act, tied);
-            let (model, _) = ContractiveAutoencoder::init(&config, 9, DType::F32, &Device::Cpu).unwrap();
+            let (model, _) =
+                ContractiveAutoencoder::init(&config, 9, DType::F32, &Device::Cpu).unwrap();
             let x = Tensor::rand(0f32, 1f32, (5, 12), &Device::Cpu).unwrap();
             let fused = model.loss_and_gradients(&x, 0.3).unwrap();
             let reference = model.autograd_step(&x, 0.3).unwrap();
             let what = format!("{act} tied={tied}");
-            assert!((fused.bce - reference.bce).abs() < 1e-5 * reference.bce.abs().max(1.0), "{what} bce");
-            assert!((fused.penalty - reference.penalty).abs() < 1e-4 * reference.penalty.abs().max(1e-3), "{what} penalty {} vs {}", fused.penalty, reference.penalty);
+            assert!(
+                (fused.bce - reference.bce).abs() < 1e-5 * reference.bce.abs().max(1.0),
+                "{what} bce"
+            );
+            assert!(
+                (fused.penalty - reference.penalty).abs()
+                    < 1e-4 * reference.penalty.abs().max(1e-3),
+                "{what} penalty {} vs {}",
+                fused.penalty,
+                reference.penalty
+            );
             assert_eq!(fused.gradients.len(), reference.gradients.len(), "{what}");
             for (name, g) in &reference.gradients {
-                let a: Vec<f32> = fused.gradients[name].flatten_all().unwrap().to_vec1().unwrap();
+                let a: Vec<f32> = fused.gradients[name]
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1()
+                    .unwrap();
                 let b: Vec<f32> = g.flatten_all().unwrap().to_vec1().unwrap();
-                let diff: f32 = a.iter().zip(&b).map(|(p, q)| (p - q).powi(2)).sum::<f32>().sqrt();
+                let diff: f32 = a
+                    .iter()
+                    .zip(&b)
+                    .map(|(p, q)| (p - q).powi(2))
+                    .sum::<f32>()
+                    .sqrt();
                 let scale: f32 = b.iter().map(|q| q * q).sum::<f32>().sqrt().max(1e-6);
-                assert!(diff / scale < 1e-4, "{what}: gradient of {name} differs from autograd by {}", diff / scale);
+                assert!(
+                    diff / scale < 1e-4,
+                    "{what}: gradient of {name} differs from autograd by {}",
+                    diff / scale
+                );
             }
         }
     }

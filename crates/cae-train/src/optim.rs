@@ -103,8 +103,13 @@ impl Adam {
                     let shape = slot.var.as_tensor().dims().to_vec();
                     let mut w = slot.var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
                     let g = g.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-                    let (b1, b2, ss, eh, dc) =
-                        (beta1 as f32, beta2 as f32, step_size as f32, eps_hat as f32, decay as f32);
+                    let (b1, b2, ss, eh, dc) = (
+                        beta1 as f32,
+                        beta2 as f32,
+                        step_size as f32,
+                        eps_hat as f32,
+                        decay as f32,
+                    );
                     w.par_iter_mut()
                         .zip(m.par_iter_mut().zip(v.par_iter_mut()))
                         .zip(g.par_iter())
@@ -153,17 +158,23 @@ impl Adam {
             let target = s.var.as_tensor();
             let get = |suffix: &str| -> Result<Tensor> {
                 let key = format!("{name}.{suffix}");
-                let t = tensors
-                    .get(&key)
-                    .ok_or_else(|| candle_core::Error::Msg(format!("optimizer state has no tensor `{key}`")))?;
+                let t = tensors.get(&key).ok_or_else(|| {
+                    candle_core::Error::Msg(format!("optimizer state has no tensor `{key}`"))
+                })?;
                 if t.dims() != target.dims() {
-                    candle_core::bail!("optimizer state `{key}` has shape {:?}, expected {:?}", t.dims(), target.dims());
+                    candle_core::bail!(
+                        "optimizer state `{key}` has shape {:?}, expected {:?}",
+                        t.dims(),
+                        target.dims()
+                    );
                 }
                 t.to_dtype(target.dtype())?.to_device(target.device())
             };
             let (m, v) = (get("m")?, get("v")?);
             s.moments = match s.moments {
-                Moments::Host(..) => Moments::Host(m.flatten_all()?.to_vec1()?, v.flatten_all()?.to_vec1()?),
+                Moments::Host(..) => {
+                    Moments::Host(m.flatten_all()?.to_vec1()?, v.flatten_all()?.to_vec1()?)
+                }
                 Moments::Device(..) => Moments::Device(m, v),
             };
         }

@@ -1,0 +1,326 @@
+//! The training loop end to end on small data: the loss falls, every artifact is written, a resumed or
+//! interrupted run equals an uninterrupted one, and a diverging run stops cleanly.
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use cae_core::{Activation, Architecture, CaeConfig, MlpConfig, PenaltyMethod};
+use cae_data::Dataset;
+use cae_train::{
+    files, BatchReport, RunConfig, Silent, TrainConfig, TrainError, TrainObserver, Trainer,
+};
+use candle_core::Device;
+
+/// Blurry strokes on 8×8 images, deterministic.
+fn synthetic(n: usize, seed: u64) -> Dataset {
+    let mut s = seed;
+    let mut next = || {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (s >> 33) as usize
+    };
+    let mut images = vec![0u8; n * 64];
+    let mut labels = vec![0u8; n];
+    for i in 0..n {
+        let class = next() % 4;
+        labels[i] = class as u8;
+        let offset = next() % 3;
+        for k in 0..8 {
+            let (r, c) = match class {
+                0 => (k, 2 + offset),
+                1 => (2 + offset, k),
+                2 => (k, k),
+                _ => (k, 7 - k),
+            };
+            images[i * 64 + r * 8 + c] = 200 + (next() % 56) as u8;
+        }
+    }
+    Dataset::from_raw(images, labels, 8, 8).unwrap()
+}
+
+fn run_config(epochs: usize, penalty_hidden: &[usize]) -> RunConfig {
+    RunConfig {
+        model: CaeConfig {
+            height: 8,
+            width: 8,
+            architecture: Architecture::Mlp(MlpConfig {
+                hidden: penalty_hidden.to_vec(),
+                code_dim: 16,
+                hidden_activation: Activation::Tanh,
+                code_activation: Activation::Sigmoid,
+                tied_weights: false,
+            }),
+            penalty: PenaltyMethod::Exact,
+        },
+        train: TrainConfig {
+            epochs,
+            batch_size: 50,
+            learning_rate: 1e-2,
+            lambda: 1e-3,
+            seed: 7,
+            eval_batch_size: 64,
+            ..TrainConfig::default()
+        },
+        dataset: "synthetic".into(),
+    }
+}
+
+fn weights(dir: &std::path::Path) -> Vec<(String, Vec<u32>)> {
+    let loaded = cae_core::read_model(&dir.join(files::LAST_MODEL), &Device::Cpu).unwrap();
+    let mut out: Vec<_> = loaded
+        .tensors
+        .iter()
+        .map(|(k, t)| {
+            (
+                k.clone(),
+                t.flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn losses(dir: &std::path::Path) -> Vec<(f64, f64, f64)> {
+    cae_train::artifacts::MetricsLog::read(dir)
+        .unwrap()
+        .epochs()
+        .iter()
+        .map(|m| (m.train_bce, m.train_penalty, m.test_bce))
+        .collect()
+}
+
+#[test]
+fn loss_falls_and_every_artifact_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let (train, test) = (synthetic(300, 1), synthetic(100, 2));
+    let mut trainer = Trainer::new(run_config(4, &[]), &out, &Device::Cpu).unwrap();
+    let summary = trainer
+        .fit(&train, &test, &mut Silent, &AtomicBool::new(false))
+        .unwrap();
+    let log = trainer.metrics().epochs().to_vec();
+    assert_eq!(log.len(), 4);
+    assert!(log[3].train_bce < log[0].train_bce, "{log:?}");
+    assert!(log[3].test_bce < log[0].test_bce, "{log:?}");
+    assert!(log
+        .iter()
+        .all(|m| m.train_penalty > 0.0 && m.mean_jacobian_frobenius > 0.0));
+    assert_eq!(summary.last.unwrap().epoch, 4);
+    for f in [
+        files::CONFIG,
+        files::LAST_MODEL,
+        files::BEST_MODEL,
+        files::STATE,
+        files::LOSS_PLOT,
+        files::RECONSTRUCTIONS,
+        "metrics.jsonl",
+        "metrics.csv",
+    ] {
+        let p = out.join(f);
+        assert!(
+            p.metadata().map(|m| m.len() > 0).unwrap_or(false),
+            "{f} missing or empty"
+        );
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp") || n.contains(".tmp."))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // The saved model reproduces the logged test BCE (f32 sums in other batch sizes: 1e-6 relative).
+    let model = cae_core::ContractiveAutoencoder::load(
+        &out.join(files::LAST_MODEL),
+        candle_core::DType::F32,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let eval = cae_train::evaluate(&model, &test, 1000, &Device::Cpu).unwrap();
+    assert!(
+        (eval.bce - log[3].test_bce).abs() < 1e-6 * log[3].test_bce,
+        "{} vs {}",
+        eval.bce,
+        log[3].test_bce
+    );
+}
+
+#[test]
+fn two_epochs_equal_one_epoch_then_resume_for_one_more() {
+    for hidden in [vec![], vec![12]] {
+        let dir = tempfile::tempdir().unwrap();
+        let (train, test) = (synthetic(230, 3), synthetic(60, 4)); // 230: a partial last batch
+        let straight = dir.path().join("straight");
+        Trainer::new(run_config(2, &hidden), &straight, &Device::Cpu)
+            .unwrap()
+            .fit(&train, &test, &mut Silent, &AtomicBool::new(false))
+            .unwrap();
+
+        let split = dir.path().join("split");
+        Trainer::new(run_config(1, &hidden), &split, &Device::Cpu)
+            .unwrap()
+            .fit(&train, &test, &mut Silent, &AtomicBool::new(false))
+            .unwrap();
+        Trainer::resume(&split, Some(2), &Device::Cpu)
+            .unwrap()
+            .fit(&train, &test, &mut Silent, &AtomicBool::new(false))
+            .unwrap();
+
+        assert_eq!(
+            weights(&straight),
+            weights(&split),
+            "hidden {hidden:?}: weights differ after resume"
+        );
+        assert_eq!(
+            losses(&straight),
+            losses(&split),
+            "hidden {hidden:?}: metrics differ after resume"
+        );
+    }
+}
+
+/// Requests a stop after `at` batches, like Ctrl-C would.
+struct StopAfter<'a> {
+    at: usize,
+    seen: usize,
+    stop: &'a AtomicBool,
+}
+impl TrainObserver for StopAfter<'_> {
+    fn on_batch(&mut self, _: &BatchReport) {
+        self.seen += 1;
+        if self.seen == self.at {
+            self.stop.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+#[test]
+fn interruption_mid_epoch_saves_and_resumes_to_the_same_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train, test) = (synthetic(300, 5), synthetic(60, 6));
+    let straight = dir.path().join("straight");
+    Trainer::new(run_config(2, &[]), &straight, &Device::Cpu)
+        .unwrap()
+        .fit(&train, &test, &mut Silent, &AtomicBool::new(false))
+        .unwrap();
+
+    let interrupted = dir.path().join("interrupted");
+    let stop = AtomicBool::new(false);
+    let mut observer = StopAfter {
+        at: 8,
+        seen: 0,
+        stop: &stop,
+    }; // epoch 2, batch 2 of 6
+    let err = Trainer::new(run_config(2, &[]), &interrupted, &Device::Cpu)
+        .unwrap()
+        .fit(&train, &test, &mut observer, &stop)
+        .unwrap_err();
+    match &err {
+        TrainError::Interrupted {
+            epoch,
+            batches_done,
+            ..
+        } => assert_eq!((*epoch, *batches_done), (2, 2)),
+        other => panic!("expected an interruption, got {other}"),
+    }
+    assert!(err.to_string().contains("--resume"), "{err}");
+    Trainer::resume(&interrupted, None, &Device::Cpu)
+        .unwrap()
+        .fit(&train, &test, &mut Silent, &AtomicBool::new(false))
+        .unwrap();
+    assert_eq!(weights(&straight), weights(&interrupted));
+    assert_eq!(losses(&straight), losses(&interrupted));
+}
+
+#[test]
+fn diverging_run_stops_with_a_clear_error_and_writes_no_bad_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut cfg = run_config(3, &[]);
+    cfg.train.learning_rate = 1e30;
+    let err = Trainer::new(cfg, &out, &Device::Cpu)
+        .unwrap()
+        .fit(
+            &synthetic(200, 1),
+            &synthetic(50, 2),
+            &mut Silent,
+            &AtomicBool::new(false),
+        )
+        .unwrap_err();
+    assert!(matches!(err, TrainError::NonFinite { .. }), "{err}");
+    assert!(err.to_string().contains("last good checkpoint"), "{err}");
+    if out.join(files::LAST_MODEL).exists() {
+        let w = weights(&out);
+        assert!(w
+            .iter()
+            .flat_map(|(_, v)| v)
+            .all(|b| f32::from_bits(*b).is_finite()));
+    }
+}
+
+#[test]
+fn existing_run_directory_is_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("keep.txt"), "x").unwrap();
+    let err = Trainer::new(run_config(1, &[]), dir.path(), &Device::Cpu).unwrap_err();
+    assert!(err.to_string().contains("--resume"), "{err}");
+}
+
+#[test]
+fn invalid_settings_are_rejected_before_any_work() {
+    for (edit, needle) in [
+        (
+            Box::new(|c: &mut TrainConfig| c.batch_size = 0) as Box<dyn Fn(&mut TrainConfig)>,
+            "batch size",
+        ),
+        (Box::new(|c: &mut TrainConfig| c.lambda = -1.0), "lambda"),
+        (
+            Box::new(|c: &mut TrainConfig| c.learning_rate = 0.0),
+            "learning rate",
+        ),
+        (Box::new(|c: &mut TrainConfig| c.epochs = 0), "epochs"),
+    ] {
+        let mut cfg = TrainConfig::default();
+        edit(&mut cfg);
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains(needle), "{err}");
+    }
+}
+
+#[test]
+fn real_mnist_subset_trains_when_the_dataset_is_available() {
+    let Some(dir) = std::env::var_os("CAE_TEST_MNIST_DIR") else {
+        eprintln!("SKIPPED: set CAE_TEST_MNIST_DIR to the MNIST directory to run this test");
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let train = Dataset::load_dir(&dir, cae_data::Split::Train)
+        .unwrap()
+        .take(1200);
+    let test = Dataset::load_dir(&dir, cae_data::Split::Test)
+        .unwrap()
+        .take(600);
+    let out = tempfile::tempdir().unwrap();
+    let run = RunConfig {
+        model: CaeConfig::preset("small").unwrap(),
+        train: TrainConfig {
+            epochs: 3,
+            ..TrainConfig::default()
+        },
+        dataset: dir.display().to_string(),
+    };
+    let mut trainer = Trainer::new(run, &out.path().join("run"), &Device::Cpu).unwrap();
+    trainer
+        .fit(&train, &test, &mut Silent, &AtomicBool::new(false))
+        .unwrap();
+    let log = trainer.metrics().epochs();
+    assert!(
+        log[2].test_bce < log[0].test_bce && log[2].test_bce < 0.25,
+        "{log:?}"
+    );
+}
