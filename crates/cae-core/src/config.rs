@@ -62,7 +62,7 @@ pub enum PenaltyMethod {
 }
 
 /// The named configurations users pick with `--preset`.
-pub const PRESETS: [(&str, &str); 5] = [
+pub const PRESETS: [(&str, &str); 7] = [
     (
         "rifai2011-untied",
         "784-1000-784, sigmoid, untied decoder, exact closed-form penalty (the default: best test BCE in 20 epochs)",
@@ -72,6 +72,14 @@ pub const PRESETS: [(&str, &str); 5] = [
         "784-1000-784, sigmoid, tied decoder weights as in Rifai et al. 2011, exact closed-form penalty",
     ),
     ("small", "784-256-784, sigmoid, untied, exact closed-form penalty (fast)"),
+    (
+        "softplus1000",
+        "784-1000-784, softplus code units, untied, exact closed-form penalty",
+    ),
+    (
+        "relu1000",
+        "784-1000-784, ReLU code units, untied, exact closed-form penalty",
+    ),
     (
         "deep",
         "784-512-128-32 MLP with a bottleneck, softplus hidden, sigmoid code, exact penalty by tangent propagation",
@@ -108,6 +116,16 @@ impl CaeConfig {
                 Architecture::Mlp(mlp(vec![], 256, Activation::Sigmoid, false)),
                 PenaltyMethod::Exact,
             ),
+            "softplus1000" | "relu1000" => {
+                let act = if name == "relu1000" { Activation::Relu } else { Activation::Softplus };
+                (
+                    Architecture::Mlp(MlpConfig {
+                        code_activation: act,
+                        ..mlp(vec![], 1000, act, false)
+                    }),
+                    PenaltyMethod::Exact,
+                )
+            }
             "deep" => (
                 Architecture::Mlp(mlp(vec![512, 128], 32, Activation::Softplus, false)),
                 PenaltyMethod::Exact,
