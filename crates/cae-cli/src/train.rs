@@ -61,7 +61,9 @@ impl TrainArgs {
     fn train_config(&self) -> Result<TrainConfig> {
         let lr_schedule = match self.schedule.as_str() {
             "constant" => LrSchedule::Constant,
-            "cosine" => LrSchedule::Cosine { final_fraction: 0.01 },
+            "cosine" => LrSchedule::Cosine {
+                final_fraction: 0.01,
+            },
             other => bail!("unknown --schedule `{other}`: use `constant` or `cosine`"),
         };
         let cfg = TrainConfig {
@@ -87,7 +89,10 @@ pub fn run(args: TrainArgs, quiet: bool) -> Result<()> {
         None => Some((CaeConfig::preset(&args.preset)?, args.train_config()?)),
         Some(_) => None,
     };
-    let source: DatasetSource = args.dataset.parse().expect("parsing a dataset name cannot fail");
+    let source: DatasetSource = args
+        .dataset
+        .parse()
+        .expect("parsing a dataset name cannot fail");
     let opts = LoadOptions {
         cache_dir: args.data_dir.clone(),
         download: !args.offline,
@@ -100,10 +105,14 @@ pub fn run(args: TrainArgs, quiet: bool) -> Result<()> {
     let mut trainer = match (&args.resume, fresh) {
         (Some(dir), _) => {
             let epochs = (args.epochs != 20).then_some(args.epochs);
-            Trainer::resume(dir, epochs, &device).with_context(|| format!("cannot resume {}", dir.display()))?
+            Trainer::resume(dir, epochs, &device)
+                .with_context(|| format!("cannot resume {}", dir.display()))?
         }
         (None, Some((model, train_cfg))) => {
-            let out = args.out.clone().unwrap_or_else(|| default_run_dir(&args.preset));
+            let out = args
+                .out
+                .clone()
+                .unwrap_or_else(|| default_run_dir(&args.preset));
             let run = RunConfig {
                 model,
                 train: train_cfg,
@@ -123,7 +132,9 @@ pub fn run(args: TrainArgs, quiet: bool) -> Result<()> {
                 eprintln!("\nsecond interrupt: exiting without saving the current batch");
                 std::process::exit(130);
             }
-            eprintln!("\ninterrupt: finishing this batch and saving (press Ctrl-C again to quit now)");
+            eprintln!(
+                "\ninterrupt: finishing this batch and saving (press Ctrl-C again to quit now)"
+            );
         })
         .context("cannot install the Ctrl-C handler")?;
     }
@@ -190,9 +201,11 @@ impl TrainObserver for Progress {
         if self.bars {
             let bar = ProgressBar::new(self.batches_per_epoch as u64);
             bar.set_style(
-                ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}")
-                    .expect("a valid template")
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "epoch {prefix} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
             );
             bar.set_prefix(format!("{epoch}/{}", self.epochs));
             self.bar = Some(bar);
@@ -204,7 +217,13 @@ impl TrainObserver for Progress {
             bar.set_position(r.batch as u64 + 1);
             bar.set_message(format!("bce {:.4} pen {:.4}", r.bce, r.penalty));
         } else {
-            tracing::debug!(epoch = r.epoch, batch = r.batch, bce = r.bce, penalty = r.penalty, "batch");
+            tracing::debug!(
+                epoch = r.epoch,
+                batch = r.batch,
+                bce = r.bce,
+                penalty = r.penalty,
+                "batch"
+            );
         }
     }
 

@@ -117,7 +117,11 @@ impl CaeConfig {
                 PenaltyMethod::Exact,
             ),
             "softplus1000" | "relu1000" => {
-                let act = if name == "relu1000" { Activation::Relu } else { Activation::Softplus };
+                let act = if name == "relu1000" {
+                    Activation::Relu
+                } else {
+                    Activation::Softplus
+                };
                 (
                     Architecture::Mlp(MlpConfig {
                         code_activation: act,
