@@ -18,7 +18,7 @@ use crate::artifacts::{write_atomic, EpochMetrics};
 /// DejaVu Sans (Bitstream Vera licence, see assets/fonts/LICENSE-DejaVu.txt).
 static FONT_BYTES: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 /// The family name plotters' default text styles ask for.
-const FONT_FAMILY: &str = "sans-serif";
+pub(crate) const FONT_FAMILY: &str = "sans-serif";
 
 /// Size of the loss plot in pixels.
 pub const LOSS_PLOT_SIZE: (u32, u32) = (900, 560);
@@ -76,7 +76,7 @@ pub enum FigureError {
 }
 
 /// Registers the embedded font with plotters once per process.
-fn ensure_font_registered() -> Result<(), FigureError> {
+pub(crate) fn ensure_font_registered() -> Result<(), FigureError> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| {
         plotters::style::register_font(FONT_FAMILY, FontStyle::Normal, FONT_BYTES).is_ok()
@@ -370,7 +370,10 @@ pub fn save_png(img: &GrayImage, path: &Path) -> Result<(), FigureError> {
     write_png_bytes(encode_png(img, path)?, path)
 }
 
-fn encode_png<P, C>(img: &image::ImageBuffer<P, C>, path: &Path) -> Result<Vec<u8>, FigureError>
+pub(crate) fn encode_png<P, C>(
+    img: &image::ImageBuffer<P, C>,
+    path: &Path,
+) -> Result<Vec<u8>, FigureError>
 where
     P: image::PixelWithColorType,
     [P::Subpixel]: image::EncodableLayout,
@@ -385,7 +388,7 @@ where
     Ok(bytes)
 }
 
-fn write_png_bytes(bytes: Vec<u8>, path: &Path) -> Result<(), FigureError> {
+pub(crate) fn write_png_bytes(bytes: Vec<u8>, path: &Path) -> Result<(), FigureError> {
     write_atomic(path, &bytes).map_err(|source| FigureError::Write {
         path: path.to_path_buf(),
         source,

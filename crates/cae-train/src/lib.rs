@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod analysis;
 pub mod artifacts;
 mod config;
 mod error;
