@@ -535,3 +535,47 @@ fn report_table_and_plots_compare_models() {
     analysis::save_tangent_grid(&[t.clone(), t], 2, 2, 4, &tangents).unwrap();
     assert!(image::open(&tangents).is_ok());
 }
+
+#[test]
+fn pixel_probe_and_dataset_codes() {
+    // Class c lights pixel c of a 2×2 image: separable on the raw pixels.
+    let make = |n: usize, seed| {
+        let noise = pseudo_random(n * 4, seed);
+        let labels: Vec<u8> = (0..n).map(|i| (i * 3 % 4) as u8).collect();
+        let images = (0..n * 4)
+            .map(|k| {
+                let lit = k % 4 == labels[k / 4] as usize;
+                ((noise[k] + 1.0) * 25.0) as u8 + if lit { 200 } else { 0 }
+            })
+            .collect();
+        Dataset::from_raw(images, labels, 2, 2).unwrap()
+    };
+    let (train, test) = (make(400, 50), make(200, 51));
+    let p = analysis::probe_pixels(&train, &test, 10, 0.5, &DEV).unwrap();
+    assert!(p.test_accuracy >= 0.95, "{p:?}");
+
+    let model = sigmoid_model();
+    let codes = analysis::encode_dataset(&model, &small_dataset(2100), &DEV).unwrap();
+    assert_eq!(codes.dims(), &[2100, 3]);
+    let direct = model
+        .encode(&small_dataset(2100).to_tensor(2000..2100, &DEV).unwrap())
+        .unwrap();
+    let diff = (codes.narrow(0, 2000, 100).unwrap() - direct)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert_eq!(diff, 0.0);
+    let p = analysis::probe_codes(&model, &train, &test, 2, 0.1, &DEV).unwrap();
+    assert!((0.0..=1.0).contains(&p.test_accuracy));
+
+    // Bad arguments are errors, not panics.
+    let x = points(3, 4, 1);
+    assert!(analysis::contraction_curve(&model, &x, &[0.0], 1, 0).is_err());
+    assert!(analysis::contraction_curve(&model, &x, &[0.1], 0, 0).is_err());
+    assert!(analysis::singular_value_spectrum(&model, &x, 0).is_err());
+    assert!(analysis::leading_tangents(&model, &x, 1).is_err());
+}
