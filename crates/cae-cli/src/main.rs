@@ -1,11 +1,18 @@
 //! `cae-cli`: train and use contractive autoencoders. A thin layer over the `cae-*` library crates.
+mod encode;
 mod logging;
+mod reconstruct;
 mod train;
+mod weights;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "cae-cli", version, about = "Contractive autoencoders (Rifai et al. 2011) on candle")]
+#[command(
+    name = "cae-cli",
+    version,
+    about = "Contractive autoencoders (Rifai et al. 2011) on candle"
+)]
 struct Cli {
     /// Less output: warnings and errors only.
     #[arg(short, long, global = true)]
@@ -17,12 +24,18 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start-up: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Train a CAE (MNIST by default; downloads it on first use).
     Train(train::TrainArgs),
     /// List the model presets.
     Presets,
+    /// Reconstruct your own digit images (PNG/JPEG) with a trained model (built-in by default).
+    Reconstruct(reconstruct::ReconstructArgs),
+    /// Encode digit images into the model's codes (JSON, CSV or NumPy .npy), for use as features.
+    Encode(encode::EncodeArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -30,9 +43,15 @@ fn main() -> std::process::ExitCode {
     logging::init(cli.quiet, cli.verbose);
     let result = match cli.command {
         Command::Train(args) => train::run(args, cli.quiet),
+        Command::Reconstruct(args) => reconstruct::run(args),
+        Command::Encode(args) => encode::run(args),
         Command::Presets => {
             for (name, about) in cae_core::PRESETS {
-                let mark = if name == cae_core::DEFAULT_PRESET { " (default)" } else { "" };
+                let mark = if name == cae_core::DEFAULT_PRESET {
+                    " (default)"
+                } else {
+                    ""
+                };
                 println!("{name:<18} {about}{mark}");
             }
             Ok(())

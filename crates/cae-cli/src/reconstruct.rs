@@ -1,0 +1,232 @@
+//! `cae-cli reconstruct`: show what the model makes of a user's own digit images.
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use cae_core::ContractiveAutoencoder;
+use cae_digit::{Digit, DigitLimits, PIXELS, SIDE};
+use candle_core::{Device, Tensor};
+use clap::Args;
+
+use crate::weights::ModelArgs;
+
+/// Suffix of the figures `reconstruct` writes; directory inputs skip files that end with it.
+pub const OUTPUT_SUFFIX: &str = ".reconstruction.png";
+
+/// Enlargement of the written figure, for viewing.
+const SCALE: u32 = 8;
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Each image is turned into an MNIST-like 28x28 digit (cropped, scaled to a 20x20 box, centred by \
+mass, inverted when the ink is dark), run through the model, and written as a PNG showing the \
+model's input beside its reconstruction, enlarged 8 times.
+
+All inputs are read and checked first; if any of them cannot be used (empty, not an image, \
+corrupt, no ink, too large), every problem is reported, the exit code is non-zero and NO output \
+file is written. Directory inputs take every .png/.jpg/.jpeg inside (sorted, not recursive), \
+except earlier *.reconstruction.png outputs.")]
+pub struct ReconstructArgs {
+    /// Image of a digit (PNG or JPEG), or a directory of them; repeat for more.
+    #[arg(long, short, required = true, value_name = "PATH")]
+    pub input: Vec<PathBuf>,
+    /// Output PNG (only with a single input image). Default: <input stem>.reconstruction.png next
+    /// to the input.
+    #[arg(long, short, value_name = "FILE", conflicts_with = "output_dir")]
+    pub output: Option<PathBuf>,
+    /// Write the figures into this directory (created if missing) instead of next to the inputs.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// Print one JSON object per image instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// Expands directories in `inputs` into their images (sorted), keeping files as given.
+pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for input in inputs {
+        let meta = std::fs::metadata(input)
+            .with_context(|| format!("cannot read {}; check the path", input.display()))?;
+        if !meta.is_dir() {
+            files.push(input.clone());
+            continue;
+        }
+        let mut found = Vec::new();
+        let entries = std::fs::read_dir(input)
+            .with_context(|| format!("cannot list the directory {}", input.display()))?;
+        for entry in entries {
+            let path = entry
+                .with_context(|| format!("cannot list the directory {}", input.display()))?
+                .path();
+            if path.is_file() && is_image_name(&path) {
+                found.push(path);
+            }
+        }
+        if found.is_empty() {
+            bail!(
+                "{}: the directory holds no .png, .jpg or .jpeg images",
+                input.display()
+            );
+        }
+        found.sort();
+        files.extend(found);
+    }
+    Ok(files)
+}
+
+fn is_image_name(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(OUTPUT_SUFFIX) || lower.starts_with('.') {
+        return false;
+    }
+    [".png", ".jpg", ".jpeg"].iter().any(|e| lower.ends_with(e))
+}
+
+/// Preprocesses every file; fails, listing every bad file, unless all of them are usable.
+pub fn load_all(files: &[PathBuf]) -> Result<Vec<Digit>> {
+    let limits = DigitLimits::default();
+    let mut digits = Vec::with_capacity(files.len());
+    let mut problems = Vec::new();
+    for file in files {
+        match cae_digit::load_digit(file, &limits) {
+            Ok(d) => digits.push(d),
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    match problems.len() {
+        0 => Ok(digits),
+        1 => bail!("{}\nnothing was written", problems[0]),
+        n => bail!(
+            "{n} of {} inputs cannot be used; nothing was written:\n  {}",
+            files.len(),
+            problems.join("\n  ")
+        ),
+    }
+}
+
+/// The digits as a `[N, 784]` batch.
+pub fn batch(digits: &[Digit], device: &Device) -> Result<Tensor> {
+    let values: Vec<f32> = digits
+        .iter()
+        .flat_map(|d| d.pixels.iter().copied())
+        .collect();
+    Ok(Tensor::from_vec(values, (digits.len(), PIXELS), device)?)
+}
+
+struct Reconstruction {
+    input: PathBuf,
+    output: PathBuf,
+    bce: f32,
+    jacobian_frobenius: f32,
+    inverted: bool,
+    original_size: (u32, u32),
+    figure: image::GrayImage,
+}
+
+fn output_paths(args: &ReconstructArgs, files: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    if let Some(out) = &args.output {
+        if files.len() != 1 {
+            bail!(
+                "--output names one file but there are {} input images; use --output-dir DIR instead",
+                files.len()
+            );
+        }
+        return Ok(vec![out.clone()]);
+    }
+    let mut seen = HashSet::new();
+    let mut outputs = Vec::with_capacity(files.len());
+    for file in files {
+        let stem = file
+            .file_stem()
+            .with_context(|| format!("{}: has no file name", file.display()))?;
+        let mut name = stem.to_os_string();
+        name.push(OUTPUT_SUFFIX);
+        let dir = match &args.output_dir {
+            Some(dir) => dir.clone(),
+            None => file.parent().map(Path::to_path_buf).unwrap_or_default(),
+        };
+        let out = dir.join(name);
+        if !seen.insert(out.clone()) {
+            bail!(
+                "two inputs would both be written to {}; rename one of them or process them separately",
+                out.display()
+            );
+        }
+        outputs.push(out);
+    }
+    Ok(outputs)
+}
+
+fn run_model(model: &ContractiveAutoencoder, x: &Tensor) -> Result<(Vec<f32>, f32, f32)> {
+    let recon = model.reconstruct(x)?.flatten_all()?.to_vec1::<f32>()?;
+    let bce = model.loss(x, 0.0)?.bce.to_scalar::<f32>()?;
+    let sq = model.jacobian_sq_norm(x)?.flatten_all()?.to_vec1::<f32>()?;
+    let jf = sq.first().copied().unwrap_or(f32::NAN).max(0.0).sqrt();
+    Ok((recon, bce, jf))
+}
+
+pub fn run(args: ReconstructArgs) -> Result<()> {
+    let files = collect_inputs(&args.input)?;
+    let outputs = output_paths(&args, &files)?;
+    let (model, device) = args.model.load()?;
+    let digits = load_all(&files)?;
+
+    let mut results = Vec::with_capacity(files.len());
+    for ((file, output), digit) in files.iter().zip(outputs).zip(&digits) {
+        let x = Tensor::from_slice(&digit.pixels, (1, PIXELS), &device)?;
+        let (recon, bce, jacobian_frobenius) = run_model(&model, &x)
+            .with_context(|| format!("{}: the model failed on this image", file.display()))?;
+        let row: Vec<f32> = digit.pixels.iter().chain(&recon).copied().collect();
+        let figure = cae_train::figures::image_grid(&[&row], SIDE, SIDE, SCALE);
+        results.push(Reconstruction {
+            input: file.clone(),
+            output,
+            bce,
+            jacobian_frobenius,
+            inverted: digit.inverted,
+            original_size: digit.original_size,
+            figure,
+        });
+    }
+
+    if let Some(dir) = &args.output_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the output directory {}", dir.display()))?;
+    }
+    for r in &results {
+        cae_train::figures::save_png(&r.figure, &r.output).with_context(|| {
+            format!(
+                "cannot write {}; check that its directory exists and is writable",
+                r.output.display()
+            )
+        })?;
+        if args.json {
+            let line = serde_json::json!({
+                "input": r.input.display().to_string(),
+                "output": r.output.display().to_string(),
+                "bce": r.bce,
+                "jacobian_frobenius": r.jacobian_frobenius,
+                "inverted": r.inverted,
+                "original_size": [r.original_size.0, r.original_size.1],
+            });
+            println!("{line}");
+        } else {
+            println!(
+                "wrote {}: BCE {:.4} per pixel, code ‖J‖_F {:.3} (input {}x{}{})",
+                r.output.display(),
+                r.bce,
+                r.jacobian_frobenius,
+                r.original_size.0,
+                r.original_size.1,
+                if r.inverted { ", inverted" } else { "" }
+            );
+        }
+    }
+    Ok(())
+}
