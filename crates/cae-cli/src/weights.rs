@@ -19,7 +19,8 @@ pub const DEFAULT_MODEL_NAME: &str = "<embedded default model>";
 #[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
     /// A model file written by `cae-cli train` (its `model.safetensors`) to use instead of the
-    /// default model built into this binary (784-1000-784 sigmoid CAE trained on MNIST).
+    /// default model built into this binary (a CAE trained on MNIST by the project; see
+    /// assets/default-model-config.json and assets/default-model-metrics.csv).
     #[arg(long, value_name = "FILE")]
     pub weights: Option<PathBuf>,
     /// Device to compute on: auto, cpu, cuda, cuda:N, metal.

@@ -165,10 +165,13 @@ fn files_in(dir: &Path) -> Vec<String> {
     names
 }
 
+/// Writes a generated test image to a path.
+type WriteImage = fn(&Path);
+
 #[test]
 fn reconstructs_every_supported_kind_of_image() {
     let dir = tempfile::tempdir().unwrap();
-    let writers: [(&str, fn(&Path)); 5] = [
+    let writers: [(&str, WriteImage); 5] = [
         ("gray.png", write_gray_png),
         ("rgb.png", write_rgb_png),
         ("rgba.png", write_rgba_png),
