@@ -309,7 +309,9 @@ fn real_mnist_subset_trains_when_the_dataset_is_available() {
     let run = RunConfig {
         model: CaeConfig::preset("small").unwrap(),
         train: TrainConfig {
-            epochs: 3,
+            epochs: 6,
+            // 72 steps in all: enough for the loss to leave the mean-image plateau (≈0.26).
+            batch_size: 100,
             ..TrainConfig::default()
         },
         dataset: dir.display().to_string(),
@@ -320,7 +322,7 @@ fn real_mnist_subset_trains_when_the_dataset_is_available() {
         .unwrap();
     let log = trainer.metrics().epochs();
     assert!(
-        log[2].test_bce < log[0].test_bce && log[2].test_bce < 0.25,
+        log[5].test_bce < log[0].test_bce && log[5].test_bce < 0.22,
         "{log:?}"
     );
 }
