@@ -1,5 +1,7 @@
 //! `cae-cli`: train and use contractive autoencoders. A thin layer over the `cae-*` library crates.
+mod data;
 mod encode;
+mod eval;
 mod logging;
 mod reconstruct;
 mod train;
@@ -36,6 +38,9 @@ enum Command {
     Reconstruct(reconstruct::ReconstructArgs),
     /// Encode digit images into the model's codes (JSON, CSV or NumPy .npy), for use as features.
     Encode(encode::EncodeArgs),
+    /// Measure a trained model: reconstruction, contraction, Jacobian spectrum, linear-probe
+    /// accuracy of its codes, tangents; several models side by side.
+    Eval(eval::EvalArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -45,6 +50,7 @@ fn main() -> std::process::ExitCode {
         Command::Train(args) => train::run(args, cli.quiet),
         Command::Reconstruct(args) => reconstruct::run(args),
         Command::Encode(args) => encode::run(args),
+        Command::Eval(args) => eval::run(args, cli.quiet),
         Command::Presets => {
             for (name, about) in cae_core::PRESETS {
                 let mark = if name == cae_core::DEFAULT_PRESET {

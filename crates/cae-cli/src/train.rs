@@ -5,10 +5,12 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use cae_core::CaeConfig;
-use cae_data::{Dataset, DatasetSource, LoadOptions, Split};
+use cae_data::Split;
 use cae_train::artifacts::EpochMetrics;
 use cae_train::{BatchReport, LrSchedule, RunConfig, RunInfo, TrainConfig, TrainObserver, Trainer};
 use clap::Args;
+
+use crate::data::DataArgs;
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Debug, Args)]
@@ -31,15 +33,8 @@ pub struct TrainArgs {
     lambda: f64,
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// `mnist`, `fashion-mnist`, or a directory of IDX files (train-* and t10k-*).
-    #[arg(long, default_value = "mnist")]
-    dataset: String,
-    /// Where datasets are cached (default: $CAE_DATA_DIR, else the per-user cache directory).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Never download; fail with instructions if the data is missing.
-    #[arg(long)]
-    offline: bool,
+    #[command(flatten)]
+    data: DataArgs,
     /// Run directory (default: runs/<preset>-<unix time>).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -89,18 +84,8 @@ pub fn run(args: TrainArgs, quiet: bool) -> Result<()> {
         None => Some((CaeConfig::preset(&args.preset)?, args.train_config()?)),
         Some(_) => None,
     };
-    let source: DatasetSource = args
-        .dataset
-        .parse()
-        .expect("parsing a dataset name cannot fail");
-    let opts = LoadOptions {
-        cache_dir: args.data_dir.clone(),
-        download: !args.offline,
-        progress: !quiet,
-        ..LoadOptions::default()
-    };
-    let train = Dataset::load(&source, Split::Train, &opts)?;
-    let test = Dataset::load(&source, Split::Test, &opts)?;
+    let train = args.data.load(Split::Train, !quiet)?;
+    let test = args.data.load(Split::Test, !quiet)?;
 
     let mut trainer = match (&args.resume, fresh) {
         (Some(dir), _) => {
@@ -116,7 +101,7 @@ pub fn run(args: TrainArgs, quiet: bool) -> Result<()> {
             let run = RunConfig {
                 model,
                 train: train_cfg,
-                dataset: args.dataset.clone(),
+                dataset: args.data.dataset.clone(),
             };
             Trainer::new(run, &out, &device)?
         }

@@ -33,19 +33,7 @@ impl ModelArgs {
     pub fn load(&self) -> Result<(ContractiveAutoencoder, Device)> {
         let device = cae_core::device(&self.device)
             .with_context(|| format!("cannot use --device {}", self.device))?;
-        let model = match &self.weights {
-            Some(path) => cae_core::read_model(path, &device)
-                .and_then(|m| m.model(DType::F32, &device))
-                .with_context(|| {
-                    format!(
-                        "cannot load the model {}; pass a model.safetensors written by `cae-cli train`, or leave out --weights to use the built-in default model",
-                        path.display()
-                    )
-                })?,
-            None => cae_core::model_from_bytes(DEFAULT_MODEL, Path::new(DEFAULT_MODEL_NAME), &device)
-                .and_then(|m| m.model(DType::F32, &device))
-                .context("the built-in default model is damaged; reinstall cae-cli, or pass --weights FILE")?,
-        };
+        let model = load_model(self.weights.as_deref(), &device)?;
         if model.input_dim() != cae_digit::PIXELS {
             bail!(
                 "{} takes {} inputs per image, but digits are {side}x{side} = {} pixels; use a model trained on MNIST-sized images",
@@ -64,5 +52,22 @@ impl ModelArgs {
             Some(path) => path.display().to_string(),
             None => DEFAULT_MODEL_NAME.to_string(),
         }
+    }
+}
+
+/// The model in `path` (config from the file's metadata), or the embedded default model for `None`.
+pub fn load_model(path: Option<&Path>, device: &Device) -> Result<ContractiveAutoencoder> {
+    match path {
+        Some(path) => cae_core::read_model(path, device)
+            .and_then(|m| m.model(DType::F32, device))
+            .with_context(|| {
+                format!(
+                    "cannot load the model {}; pass a model.safetensors written by `cae-cli train`, or leave out --weights to use the built-in default model",
+                    path.display()
+                )
+            }),
+        None => cae_core::model_from_bytes(DEFAULT_MODEL, Path::new(DEFAULT_MODEL_NAME), device)
+            .and_then(|m| m.model(DType::F32, device))
+            .context("the built-in default model is damaged; reinstall cae-cli, or pass --weights FILE"),
     }
 }

@@ -1,0 +1,36 @@
+//! Dataset options shared by the subcommands that read a dataset (`train`, `eval`).
+use std::path::PathBuf;
+
+use anyhow::Result;
+use cae_data::{Dataset, DatasetSource, LoadOptions, Split};
+use clap::Args;
+
+#[derive(Debug, Clone, Args)]
+pub struct DataArgs {
+    /// `mnist`, `fashion-mnist`, or a directory of IDX files (train-* and t10k-*).
+    #[arg(long, default_value = "mnist")]
+    pub dataset: String,
+    /// Where datasets are cached (default: $CAE_DATA_DIR, else the per-user cache directory).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Never download; fail with instructions if the data is missing.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+impl DataArgs {
+    /// One split of the dataset, downloaded on a cache miss unless `--offline`.
+    pub fn load(&self, split: Split, progress: bool) -> Result<Dataset> {
+        let source: DatasetSource = self
+            .dataset
+            .parse()
+            .expect("parsing a dataset name cannot fail");
+        let opts = LoadOptions {
+            cache_dir: self.data_dir.clone(),
+            download: !self.offline,
+            progress,
+            ..LoadOptions::default()
+        };
+        Ok(Dataset::load(&source, split, &opts)?)
+    }
+}
