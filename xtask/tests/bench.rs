@@ -1,0 +1,45 @@
+//! `cargo xtask bench`'s memory measurement, through the binary: the measured command is the only
+//! child of a fresh `xtask measure-rss` process, so its peak is the command's own.
+#![cfg(target_os = "linux")]
+use std::process::Command;
+
+/// Peak RSS in KiB of a shell that holds a `bytes`-long string in memory.
+fn peak_of_shell_holding(bytes: usize) -> u64 {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("rss");
+    let script = format!("x=$(head -c {bytes} /dev/zero | tr '\\0' a); test ${{#x}} -eq {bytes}");
+    let status = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("measure-rss")
+        .arg("--report")
+        .arg(&report)
+        .args(["--", "sh", "-c", &script])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::read_to_string(&report)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn peak_rss_follows_what_the_command_holds() {
+    let big = peak_of_shell_holding(64 << 20);
+    let small = peak_of_shell_holding(1 << 20);
+    assert!(big >= 64 * 1024, "64 MiB held, peak {big} KiB");
+    assert!(small < 32 * 1024, "1 MiB held, peak {small} KiB");
+}
+
+#[test]
+fn measured_command_exit_code_is_passed_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("measure-rss")
+        .arg("--report")
+        .arg(dir.path().join("rss"))
+        .args(["--", "sh", "-c", "exit 3"])
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(3));
+}
