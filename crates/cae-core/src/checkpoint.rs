@@ -70,8 +70,37 @@ pub fn tensors_to_bytes(
         })
         .collect::<Result<Vec<_>>>()?;
     let metadata: HashMap<String, String> = metadata.clone().into_iter().collect();
-    safetensors::serialize(views, Some(metadata))
-        .map_err(|e| CaeError::InvalidConfig(format!("cannot serialise tensors: {e}")))
+    let bytes = safetensors::serialize(views, Some(metadata))
+        .map_err(|e| CaeError::InvalidConfig(format!("cannot serialise tensors: {e}")))?;
+    canonical_header(bytes)
+}
+
+/// `bytes` with the safetensors header's metadata keys in sorted order. safetensors writes the
+/// metadata from a `HashMap`, whose order differs between maps, so without this the same model
+/// would not always give the same file (and the same SHA-256).
+fn canonical_header(mut bytes: Vec<u8>) -> Result<Vec<u8>> {
+    let malformed = |what: &str| CaeError::InvalidConfig(format!("serialised header: {what}"));
+    let len_bytes: [u8; 8] = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| malformed("too short"))?;
+    let len = usize::try_from(u64::from_le_bytes(len_bytes)).map_err(|_| malformed("length"))?;
+    let header = bytes.get(8..8 + len).ok_or_else(|| malformed("length"))?;
+    let mut top: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(header).map_err(|e| malformed(&e.to_string()))?;
+    if let Some(meta) = top.get_mut("__metadata__") {
+        let sorted: BTreeMap<String, String> =
+            serde_json::from_value(meta.take()).map_err(|e| malformed(&e.to_string()))?;
+        *meta = serde_json::to_value(sorted).map_err(|e| malformed(&e.to_string()))?;
+    }
+    let mut canonical = serde_json::to_vec(&top).map_err(|e| malformed(&e.to_string()))?;
+    if canonical.len() > len {
+        return Err(malformed("grew when its keys were sorted"));
+    }
+    // The same keys and values in another order have the same length; keep safetensors' padding.
+    canonical.resize(len, b' ');
+    bytes[8..8 + len].copy_from_slice(&canonical);
+    Ok(bytes)
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a crash never leaves half a file.

@@ -62,7 +62,7 @@ pub enum PenaltyMethod {
 }
 
 /// The named configurations users pick with `--preset`.
-pub const PRESETS: [(&str, &str); 7] = [
+pub const PRESETS: [(&str, &str); 8] = [
     (
         "rifai2011-untied",
         "784-1000-784, sigmoid, untied decoder, exact closed-form penalty (the default: best test BCE in 20 epochs)",
@@ -70,6 +70,10 @@ pub const PRESETS: [(&str, &str); 7] = [
     (
         "rifai2011",
         "784-1000-784, sigmoid, tied decoder weights as in Rifai et al. 2011, exact closed-form penalty",
+    ),
+    (
+        "wide",
+        "784-2000-784, sigmoid, untied decoder, exact closed-form penalty (more capacity, about 2x the time)",
     ),
     ("small", "784-256-784, sigmoid, untied, exact closed-form penalty (fast)"),
     (
@@ -110,6 +114,10 @@ impl CaeConfig {
             ),
             "rifai2011" => (
                 Architecture::Mlp(mlp(vec![], 1000, Activation::Sigmoid, true)),
+                PenaltyMethod::Exact,
+            ),
+            "wide" => (
+                Architecture::Mlp(mlp(vec![], 2000, Activation::Sigmoid, false)),
                 PenaltyMethod::Exact,
             ),
             "small" => (

@@ -231,3 +231,32 @@ fn missing_file_error_names_the_path() {
         "{err}"
     );
 }
+
+#[test]
+fn same_tensors_and_metadata_always_give_the_same_bytes() {
+    // safetensors keeps metadata in a HashMap; the file must not depend on its iteration order.
+    let tensors: BTreeMap<String, Tensor> = (0..3)
+        .map(|i| {
+            let t = Tensor::full(i as f32, (2, 3), &Device::Cpu).unwrap();
+            (format!("t{i}"), t)
+        })
+        .collect();
+    let metadata: BTreeMap<String, String> = (0..8)
+        .map(|i| (format!("key{i}"), format!("value {i}")))
+        .collect();
+    let first = cae_core::tensors_to_bytes(&tensors, &metadata).unwrap();
+    for _ in 0..20 {
+        assert_eq!(
+            cae_core::tensors_to_bytes(&tensors, &metadata).unwrap(),
+            first
+        );
+    }
+    let header_len = u64::from_le_bytes(first[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&first[8..8 + header_len]).unwrap();
+    let positions: Vec<usize> = (0..8)
+        .map(|i| header.find(&format!("\"key{i}\"")).unwrap())
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{header}");
+    let back = safetensors::SafeTensors::deserialize(&first).unwrap();
+    assert_eq!(back.names().len(), 3);
+}
