@@ -206,8 +206,14 @@ pub(crate) fn one_layer_step(p: &OneLayer, x: &[f32], batch: usize, lambda: f64)
             for i in 0..d {
                 let zi = z_row[i] + p.c[i];
                 let xi = x_row[i];
-                sum += (zi.max(0.0) - zi * xi + (-zi.abs()).exp().ln_1p()) as f64;
-                z_row[i] = (sigmoid(zi) - xi) * scale;
+                // One exp serves both the loss and σ(z). ln(1 + e) instead of ln_1p(e): glibc's
+                // log1pf took a tenth of the step, and for e below f32's epsilon the difference
+                // (< 1.2e-7 per pixel) is far below what the reported loss resolves.
+                let e = (-zi.abs()).exp();
+                let inv = 1.0 / (1.0 + e);
+                let sig = if zi >= 0.0 { inv } else { e * inv };
+                sum += (zi.max(0.0) - zi * xi + (1.0 + e).ln()) as f64;
+                z_row[i] = (sig - xi) * scale;
             }
             sum
         })
@@ -272,10 +278,6 @@ pub(crate) fn one_layer_step(p: &OneLayer, x: &[f32], batch: usize, lambda: f64)
         grad_v,
         grad_c,
     }
-}
-
-pub(crate) fn host_f32(t: &Tensor) -> Result<Vec<f32>> {
-    Ok(t.flatten_all()?.to_vec1::<f32>()?)
 }
 
 pub(crate) fn tensor(data: Vec<f32>, shape: &[usize]) -> Result<Tensor> {

@@ -43,6 +43,7 @@ mod conv;
 mod device;
 mod error;
 mod fused;
+mod host;
 mod init;
 mod loss;
 mod mlp;
@@ -60,6 +61,7 @@ pub use config::{
 };
 pub use device::{describe as describe_device, device};
 pub use error::{CaeError, Result};
+pub use host::HostF32;
 pub use init::init_varmap;
 pub use loss::bce_with_logits;
 pub use model::{ContractiveAutoencoder, Loss, StepOutput, DEFAULT_DTYPE};

@@ -218,22 +218,30 @@ impl ContractiveAutoencoder {
         {
             return Ok(None);
         }
-        use crate::fused::{host_f32, one_layer_step, tensor, OneLayer};
+        use crate::fused::{one_layer_step, tensor, OneLayer};
+        use crate::host::HostF32;
         let (batch, _) = x.dims2()?;
-        let (wv, bv, cv) = (host_f32(w)?, host_f32(b)?, host_f32(c)?);
-        let vv = v.map(host_f32).transpose()?;
+        // The weights and the batch are read in place; only the gradients are new buffers.
+        let (wv, bv, cv, xv) = (
+            HostF32::new(w)?,
+            HostF32::new(b)?,
+            HostF32::new(c)?,
+            HostF32::new(x)?,
+        );
+        let vv = v.map(HostF32::new).transpose()?;
         let step = one_layer_step(
             &OneLayer {
                 activation,
-                w: &wv,
-                b: &bv,
-                v: vv.as_deref(),
-                c: &cv,
+                w: wv.as_slice(),
+                b: bv.as_slice(),
+                v: vv.as_ref().map(HostF32::as_slice),
+                c: cv.as_slice(),
             },
-            &host_f32(x)?,
+            xv.as_slice(),
             batch,
             lambda,
         );
+        drop((wv, bv, cv, xv, vv));
         let mut gradients = HashMap::new();
         gradients.insert(
             "encoder.0.weight".to_string(),
