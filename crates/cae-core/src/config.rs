@@ -90,7 +90,7 @@ pub const PRESETS: [(&str, &str); 8] = [
     ),
     (
         "conv",
-        "the original program's conv encoder/decoder (code 64x4x4), ReLU, Hutchinson penalty with 4 probes",
+        "the original program's conv encoder/decoder (code 64x4x4), ReLU, Hutchinson penalty with 4 probes (slow on CPU: ~17 s per 600-sample step with candle's CPU convolutions; use a GPU)",
     ),
 ];
 

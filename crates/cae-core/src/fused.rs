@@ -280,6 +280,42 @@ pub(crate) fn one_layer_step(p: &OneLayer, x: &[f32], batch: usize, lambda: f64)
     }
 }
 
+/// The code of a one-layer CAE, `[batch, H]`, and with `decode` also its reconstruction
+/// probabilities, `[batch, D]`: the forward pass alone, each element-wise stage one multi-threaded
+/// pass after its matrix product.
+pub(crate) fn one_layer_forward(
+    p: &OneLayer,
+    x: &[f32],
+    batch: usize,
+    decode: bool,
+) -> (Vec<f32>, Option<Vec<f32>>) {
+    let h_dim = p.b.len();
+    let d = p.c.len();
+    let w = Mat::new(p.w, h_dim, d);
+    let mut h = vec![0f32; batch * h_dim];
+    matmul(&mut h, Mat::new(x, batch, d), w.t(), false);
+    h.par_chunks_mut(h_dim).for_each(|row| {
+        row.iter_mut()
+            .zip(p.b)
+            .for_each(|(a, bj)| *a = activation3(p.activation, *a + bj).0);
+    });
+    if !decode {
+        return (h, None);
+    }
+    let hm = Mat::new(&h, batch, h_dim);
+    let mut out = vec![0f32; batch * d];
+    match p.v {
+        Some(v) => matmul(&mut out, hm, Mat::new(v, d, h_dim).t(), false),
+        None => matmul(&mut out, hm, w, false),
+    }
+    out.par_chunks_mut(d).for_each(|row| {
+        row.iter_mut()
+            .zip(p.c)
+            .for_each(|(z, ci)| *z = sigmoid(*z + ci));
+    });
+    (h, Some(out))
+}
+
 pub(crate) fn tensor(data: Vec<f32>, shape: &[usize]) -> Result<Tensor> {
     Ok(Tensor::from_vec(data, shape, &Device::Cpu)?)
 }

@@ -114,6 +114,9 @@ impl ContractiveAutoencoder {
 
     /// The code `g(x)`, `[B, code_dim]`.
     pub fn encode(&self, x: &Tensor) -> Result<Tensor> {
+        if let Some((code, _)) = self.fused_forward(x, false)? {
+            return Ok(code);
+        }
         Ok(match &self.network {
             Network::Mlp(m) => m.encode(x)?,
             Network::Conv(c) => c.encode(x)?,
@@ -135,7 +138,62 @@ impl ContractiveAutoencoder {
 
     /// Reconstruction of `x`, in [0, 1].
     pub fn reconstruct(&self, x: &Tensor) -> Result<Tensor> {
+        if let Some((_, Some(reconstruction))) = self.fused_forward(x, true)? {
+            return Ok(reconstruction);
+        }
         self.decode(&self.encode(x)?)
+    }
+
+    /// The forward pass of a one-layer MLP through the fused CPU kernel, for inference: only when
+    /// nothing tracks gradients (neither `x` nor any weight is a variable or the result of a
+    /// tracked op), so that results used with `backward()` still come from candle's ops.
+    fn fused_forward(&self, x: &Tensor, decode: bool) -> Result<Option<(Tensor, Option<Tensor>)>> {
+        let Network::Mlp(mlp) = &self.network else {
+            return Ok(None);
+        };
+        let Some((w, b, v, c, activation)) = mlp.one_layer() else {
+            return Ok(None);
+        };
+        let tracked = x.track_op()
+            || [Some(w), Some(b), v, Some(c)]
+                .into_iter()
+                .flatten()
+                .any(Tensor::track_op);
+        if tracked
+            || !x.device().is_cpu()
+            || x.dtype() != DType::F32
+            || x.rank() != 2
+            || x.dim(1)? != c.elem_count()
+        {
+            return Ok(None);
+        }
+        use crate::fused::{one_layer_forward, tensor, OneLayer};
+        use crate::host::HostF32;
+        let (batch, _) = x.dims2()?;
+        let (wv, bv, cv, xv) = (
+            HostF32::new(w)?,
+            HostF32::new(b)?,
+            HostF32::new(c)?,
+            HostF32::new(x)?,
+        );
+        let vv = v.map(HostF32::new).transpose()?;
+        let (code, reconstruction) = one_layer_forward(
+            &OneLayer {
+                activation,
+                w: wv.as_slice(),
+                b: bv.as_slice(),
+                v: vv.as_ref().map(HostF32::as_slice),
+                c: cv.as_slice(),
+            },
+            xv.as_slice(),
+            batch,
+            decode,
+        );
+        let code = tensor(code, &[batch, b.elem_count()])?;
+        let reconstruction = reconstruction
+            .map(|r| tensor(r, &[batch, c.elem_count()]))
+            .transpose()?;
+        Ok(Some((code, reconstruction)))
     }
 
     fn encode_traced(&self, x: &Tensor) -> Result<Encoded> {
@@ -215,6 +273,8 @@ impl ContractiveAutoencoder {
         if self.config.penalty != PenaltyMethod::Exact
             || !x.device().is_cpu()
             || x.dtype() != DType::F32
+            || x.rank() != 2
+            || x.dim(1)? != c.elem_count()
         {
             return Ok(None);
         }
