@@ -81,27 +81,6 @@ fn matmul(dst: &mut [f32], a: Mat, b: Mat, accumulate: bool) {
     }
 }
 
-/// Column sums of a row-major `[rows, cols]` matrix, in f64 per chunk of rows then combined.
-fn column_sums(m: &[f32], cols: usize) -> Vec<f32> {
-    let rows = m.len() / cols;
-    let chunk = rows.div_ceil(rayon::current_num_threads().max(1)).max(1);
-    m.par_chunks(chunk * cols)
-        .map(|block| {
-            let mut acc = vec![0f32; cols];
-            for row in block.chunks_exact(cols) {
-                acc.iter_mut().zip(row).for_each(|(a, v)| *a += v);
-            }
-            acc
-        })
-        .reduce(
-            || vec![0f32; cols],
-            |mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-                a
-            },
-        )
-}
-
 /// `(g(a), g'(a), g''(a))`.
 #[inline]
 fn activation3(act: Activation, a: f32) -> (f32, f32, f32) {
@@ -156,37 +135,77 @@ pub(crate) struct FusedStep {
     pub grad_c: Vec<f32>,
 }
 
+/// Rows per parallel block: one block per thread, so per-block column accumulators stay few.
+fn block_rows(rows: usize) -> usize {
+    rows.div_ceil(rayon::current_num_threads().max(1)).max(1)
+}
+
+fn add_into(mut a: Vec<f32>, b: Vec<f32>) -> Vec<f32> {
+    a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+    a
+}
+
+/// `g''(a)` from `g(a)` and `g'(a)`: for every supported activation it is a function of the two,
+/// so the step keeps two arrays per hidden unit instead of three.
+#[inline]
+fn second_derivative(act: Activation, g: f32, d1: f32) -> f32 {
+    match act {
+        Activation::Sigmoid => d1 * (1.0 - 2.0 * g),
+        Activation::Tanh => -2.0 * g * d1,
+        Activation::Softplus => d1 * (1.0 - d1),
+        Activation::Relu | Activation::Identity => 0.0,
+    }
+}
+
+/// One training step. Besides the five matrix products there are three element-wise passes, each
+/// over blocks of rows in parallel and each also producing the column sums the gradients need.
 pub(crate) fn one_layer_step(p: &OneLayer, x: &[f32], batch: usize, lambda: f64) -> FusedStep {
     let h_dim = p.b.len();
     let d = p.c.len();
     let b = batch;
     let w = Mat::new(p.w, h_dim, d);
     let xm = Mat::new(x, b, d);
-
-    // Encoder: a = x Wᵀ + b; keep h, g', and the penalty's a-gradient factor.
-    let mut a = vec![0f32; b * h_dim];
-    matmul(&mut a, xm, w.t(), false);
-    let mut h = vec![0f32; b * h_dim];
-    let mut gp = vec![0f32; b * h_dim];
-    let mut gpp = vec![0f32; b * h_dim];
-    a.par_chunks(h_dim)
-        .zip(h.par_chunks_mut(h_dim))
-        .zip(gp.par_chunks_mut(h_dim).zip(gpp.par_chunks_mut(h_dim)))
-        .for_each(|((a_row, h_row), (gp_row, gpp_row))| {
-            for j in 0..h_dim {
-                let (hv, d1, d2) = activation3(p.activation, a_row[j] + p.b[j]);
-                h_row[j] = hv;
-                gp_row[j] = d1;
-                gpp_row[j] = d2;
-            }
-        });
-    drop(a);
+    let rows = block_rows(b);
 
     // s_j = Σ_i W_ji²
     let s: Vec<f32> =
         p.w.par_chunks(d)
             .map(|row| row.iter().map(|v| v * v).sum())
             .collect();
+
+    // Encoder: a = x Wᵀ + b, then h = g(a) in place and g'(a); per sample the penalty
+    // q = Σ_j g'² s_j, and r_j = Σ_samples g'² for the penalty's weight gradient.
+    let mut h = vec![0f32; b * h_dim];
+    matmul(&mut h, xm, w.t(), false);
+    let mut gp = vec![0f32; b * h_dim];
+    let (q_sum, r) = h
+        .par_chunks_mut(rows * h_dim)
+        .zip(gp.par_chunks_mut(rows * h_dim))
+        .map(|(h_block, gp_block)| {
+            let mut r = vec![0f32; h_dim];
+            let mut q_sum = 0f64;
+            for (h_row, gp_row) in h_block
+                .chunks_exact_mut(h_dim)
+                .zip(gp_block.chunks_exact_mut(h_dim))
+            {
+                let mut q = 0f32;
+                for j in 0..h_dim {
+                    let (g, d1, _) = activation3(p.activation, h_row[j] + p.b[j]);
+                    h_row[j] = g;
+                    gp_row[j] = d1;
+                    let d1_sq = d1 * d1;
+                    q += d1_sq * s[j];
+                    r[j] += d1_sq;
+                }
+                q_sum += q as f64;
+            }
+            (q_sum, r)
+        })
+        .reduce(
+            || (0.0, vec![0f32; h_dim]),
+            |(qa, ra), (qb, rb)| (qa + qb, add_into(ra, rb)),
+        );
+    let sq_norm_mean = q_sum / b as f64;
 
     // Decoder: z = h Vᵀ + c (tied: h W + c).
     let hm = Mat::new(&h, b, h_dim);
@@ -196,40 +215,42 @@ pub(crate) fn one_layer_step(p: &OneLayer, x: &[f32], batch: usize, lambda: f64)
         None => matmul(&mut z, hm, w, false),
     }
 
-    // BCE on logits, and dz = (σ(z) − x) / (B·D), in place of z.
+    // BCE on logits, dz = (σ(z) − x) / (B·D) in place of z, and its column sums (grad of c).
     let scale = 1.0 / (b * d) as f32;
-    let bce_sum: f64 = z
-        .par_chunks_mut(d)
-        .zip(x.par_chunks(d))
-        .map(|(z_row, x_row)| {
+    let (bce_sum, grad_c) = z
+        .par_chunks_mut(rows * d)
+        .zip(x.par_chunks(rows * d))
+        .map(|(z_block, x_block)| {
+            let mut grad_c = vec![0f32; d];
             let mut sum = 0f64;
-            for i in 0..d {
-                let zi = z_row[i] + p.c[i];
-                let xi = x_row[i];
-                // One exp serves both the loss and σ(z). ln(1 + e) instead of ln_1p(e): glibc's
-                // log1pf took a tenth of the step, and for e below f32's epsilon the difference
-                // (< 1.2e-7 per pixel) is far below what the reported loss resolves.
-                let e = (-zi.abs()).exp();
-                let inv = 1.0 / (1.0 + e);
-                let sig = if zi >= 0.0 { inv } else { e * inv };
-                sum += (zi.max(0.0) - zi * xi + (1.0 + e).ln()) as f64;
-                z_row[i] = (sig - xi) * scale;
+            for (z_row, x_row) in z_block.chunks_exact_mut(d).zip(x_block.chunks_exact(d)) {
+                let mut row_sum = 0f32;
+                for i in 0..d {
+                    let zi = z_row[i] + p.c[i];
+                    let xi = x_row[i];
+                    // One exp serves both the loss and σ(z). ln(1 + e) instead of ln_1p(e):
+                    // glibc's log1pf took a tenth of the step, and for e below f32's epsilon the
+                    // difference (< 1.2e-7 per pixel) is far below what the reported loss resolves.
+                    let e = (-zi.abs()).exp();
+                    let inv = 1.0 / (1.0 + e);
+                    let sig = if zi >= 0.0 { inv } else { e * inv };
+                    row_sum += zi.max(0.0) - zi * xi + (1.0 + e).ln();
+                    let dz = (sig - xi) * scale;
+                    z_row[i] = dz;
+                    grad_c[i] += dz;
+                }
+                sum += row_sum as f64;
             }
-            sum
+            (sum, grad_c)
         })
-        .sum();
+        .reduce(
+            || (0.0, vec![0f32; d]),
+            |(sa, ca), (sb, cb)| (sa + sb, add_into(ca, cb)),
+        );
     let dz = z;
-
-    // Penalty: per-sample q_b = Σ_j g'² s_j.
-    let sample_sq_norms: Vec<f32> = gp
-        .par_chunks(h_dim)
-        .map(|row| row.iter().zip(&s).map(|(g, sj)| g * g * sj).sum())
-        .collect();
-    let sq_norm_mean = sample_sq_norms.iter().map(|&v| v as f64).sum::<f64>() / b as f64;
 
     // Decoder gradients.
     let dzm = Mat::new(&dz, b, d);
-    let grad_c = column_sums(&dz, d);
     let grad_v = p.v.map(|_| {
         let mut gv = vec![0f32; d * h_dim];
         matmul(&mut gv, dzm.t(), hm, false);
@@ -241,19 +262,30 @@ pub(crate) fn one_layer_step(p: &OneLayer, x: &[f32], batch: usize, lambda: f64)
         None => matmul(&mut dh, dzm, w.t(), false),
     }
 
-    // da = dh ⊙ g' + (2λ/B) g' g'' s  (in place of dh); r_j = Σ_b g'².
+    // da = dh ⊙ g' + (2λ/B) g' g'' s in place of dh, and its column sums (grad of b).
     let pen_scale = (2.0 * lambda / b as f64) as f32;
-    dh.par_chunks_mut(h_dim)
-        .zip(gp.par_chunks(h_dim).zip(gpp.par_chunks(h_dim)))
-        .for_each(|(row, (gp_row, gpp_row))| {
-            for j in 0..h_dim {
-                row[j] = row[j] * gp_row[j] + pen_scale * gp_row[j] * gpp_row[j] * s[j];
+    let grad_b = dh
+        .par_chunks_mut(rows * h_dim)
+        .zip(gp.par_chunks(rows * h_dim).zip(h.par_chunks(rows * h_dim)))
+        .map(|(da_block, (gp_block, h_block))| {
+            let mut grad_b = vec![0f32; h_dim];
+            for ((row, gp_row), h_row) in da_block
+                .chunks_exact_mut(h_dim)
+                .zip(gp_block.chunks_exact(h_dim))
+                .zip(h_block.chunks_exact(h_dim))
+            {
+                for j in 0..h_dim {
+                    let d1 = gp_row[j];
+                    let d2 = second_derivative(p.activation, h_row[j], d1);
+                    let da = row[j] * d1 + pen_scale * d1 * d2 * s[j];
+                    row[j] = da;
+                    grad_b[j] += da;
+                }
             }
-        });
+            grad_b
+        })
+        .reduce(|| vec![0f32; h_dim], add_into);
     let da = dh;
-    let gp_sq: Vec<f32> = gp.par_iter().map(|g| g * g).collect();
-    let r = column_sums(&gp_sq, h_dim);
-    let grad_b = column_sums(&da, h_dim);
 
     // dW = daᵀ x + (2λ/B) r_j W_j  (+ hᵀ dz when tied).
     let mut grad_w = vec![0f32; h_dim * d];
