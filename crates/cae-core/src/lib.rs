@@ -42,6 +42,7 @@ mod config;
 mod conv;
 mod device;
 mod error;
+mod fastmath;
 mod fused;
 mod host;
 mod init;
