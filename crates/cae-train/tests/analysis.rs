@@ -36,6 +36,7 @@ fn one_layer(
             tied_weights: false,
         }),
         penalty: PenaltyMethod::Exact,
+        init: cae_core::WeightInit::Pytorch,
     };
     let dec: Vec<f32> = (0..input * code)
         .map(|i| ((i * 7 % 11) as f32 - 5.0) / 5.0)

@@ -50,6 +50,7 @@ fn run_config(epochs: usize, penalty_hidden: &[usize]) -> RunConfig {
                 tied_weights: false,
             }),
             penalty: PenaltyMethod::Exact,
+            init: cae_core::WeightInit::Pytorch,
         },
         train: TrainConfig {
             epochs,

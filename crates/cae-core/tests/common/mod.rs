@@ -23,6 +23,7 @@ pub fn mlp_config(hidden: &[usize], code_dim: usize, act: Activation, tied: bool
             tied_weights: tied,
         }),
         penalty: PenaltyMethod::Exact,
+        init: cae_core::WeightInit::Pytorch,
     }
 }
 
@@ -42,6 +43,7 @@ pub fn tiny_conv_config(act: Activation, penalty: PenaltyMethod) -> CaeConfig {
             activation: act,
         }),
         penalty,
+        init: cae_core::WeightInit::Pytorch,
     }
 }
 
