@@ -105,9 +105,9 @@ fn canonical_header(mut bytes: Vec<u8>) -> Result<Vec<u8>> {
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a crash never leaves half a file.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |source| CaeError::Io {
+    let io = |error| CaeError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let file_name = path
         .file_name()
@@ -137,9 +137,9 @@ pub fn write_tensors(
 
 /// Reads every tensor of a safetensors file onto `device` (F32 and F64 only), with its metadata.
 pub fn read_tensors(path: &Path, device: &Device) -> Result<TensorFile> {
-    let bytes = std::fs::read(path).map_err(|source| CaeError::Io {
+    let bytes = std::fs::read(path).map_err(|error| CaeError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     tensors_from_bytes(&bytes, path, device)
 }
@@ -194,9 +194,9 @@ pub fn tensors_from_bytes(bytes: &[u8], source: &Path, device: &Device) -> Resul
 
 /// Reads a model file: configuration from the metadata, every tensor it needs, checked for presence and shape.
 pub fn read_model(path: &Path, device: &Device) -> Result<LoadedModel> {
-    let bytes = std::fs::read(path).map_err(|source| CaeError::Io {
+    let bytes = std::fs::read(path).map_err(|error| CaeError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     model_from_bytes(&bytes, path, device)
 }

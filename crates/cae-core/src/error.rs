@@ -9,11 +9,11 @@ pub enum CaeError {
     #[error("invalid model configuration: {0}")]
     InvalidConfig(String),
 
-    #[error("{path}: cannot read the model file: {source}")]
+    #[error("{path}: cannot read the model file: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        // In the message rather than `source()`, so that error chains print it once.
+        error: std::io::Error,
     },
 
     #[error("{path}: not a safetensors file ({reason})")]

@@ -151,9 +151,9 @@ pub fn download_files(
     dir: &Path,
     opts: &LoadOptions,
 ) -> Result<Vec<PathBuf>, DataError> {
-    std::fs::create_dir_all(dir).map_err(|source| DataError::Io {
+    std::fs::create_dir_all(dir).map_err(|error| DataError::Io {
         path: dir.to_path_buf(),
-        source,
+        error,
     })?;
     let agent = make_agent(opts.timeout);
     files
@@ -345,17 +345,17 @@ fn store(dir: &Path, file: &str, body: &[u8]) -> Result<PathBuf, DataError> {
         file.to_string()
     };
     let path = dir.join(name);
-    let io_err = |source| DataError::Io {
+    let io_err = |error| DataError::Io {
         path: path.clone(),
-        source,
+        error,
     };
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{file}."))
         .suffix(".part")
         .tempfile_in(dir)
-        .map_err(|source| DataError::Io {
+        .map_err(|error| DataError::Io {
             path: dir.to_path_buf(),
-            source,
+            error,
         })?;
     tmp.write_all(body).map_err(io_err)?;
     tmp.as_file().sync_all().map_err(io_err)?;

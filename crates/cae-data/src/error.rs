@@ -11,11 +11,11 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum DataError {
     /// A file or directory could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        // In the message rather than `source()`, so that error chains print it once.
+        error: std::io::Error,
     },
 
     /// The file starts like a gzip stream but does not decompress.

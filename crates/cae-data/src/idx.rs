@@ -36,9 +36,9 @@ pub fn is_gzip(bytes: &[u8]) -> bool {
 
 /// Reads a whole file and, if it is gzip-compressed, decompresses it.
 pub fn read_decompressed(path: &Path) -> Result<Vec<u8>, DataError> {
-    let raw = std::fs::read(path).map_err(|source| DataError::Io {
+    let raw = std::fs::read(path).map_err(|error| DataError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     decompress_if_gzip(raw).map_err(|source| DataError::Decompress {
         path: path.to_path_buf(),
