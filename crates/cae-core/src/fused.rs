@@ -4,10 +4,13 @@
 //! candle's CPU backend runs element-wise ops and batch reductions on one thread, with a temporary per op;
 //! for the 784-1000-784 model that costs more than its five matrix products. Here the matrix products go to
 //! `gemm` (the kernel candle itself uses) and each element-wise stage is one multi-threaded pass.
+//! The two products that involve the input batch skip its zeros when it is mostly background
+//! (see [`crate::sparse`]).
 //! The result is checked against candle's autograd on the same model in the tests.
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
+use crate::sparse::{self, Csr, Panels};
 use crate::{fastmath, Activation, Result};
 
 /// A row-major matrix, or the transpose of one, as `gemm` strides.
@@ -78,6 +81,30 @@ fn matmul(dst: &mut [f32], a: Mat, b: Mat, accumulate: bool) {
             false,
             parallelism,
         )
+    }
+}
+
+/// The input batch's non-zeros, when there are few enough for the sparse products to pay.
+fn sparse_input(x: &[f32], batch: usize, d: usize) -> Option<Csr> {
+    let csr = Csr::from_dense(x, batch, d);
+    let max: f64 = std::env::var("MAXD")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(sparse::MAX_DENSITY);
+    (csr.density() <= max).then_some(csr)
+}
+
+/// `h = x · Wᵀ` (`W` is `[H, D]`), skipping the input's zeros when `x_sparse` holds them.
+fn encoder_product(h: &mut [f32], x: &[f32], x_sparse: Option<&Csr>, w: &[f32], h_dim: usize) {
+    let d = w.len() / h_dim.max(1);
+    match x_sparse {
+        Some(csr) => sparse::sparse_times_dense(h, csr, &Panels::from_transpose(w, h_dim, d)),
+        None => matmul(
+            h,
+            Mat::new(x, x.len() / d.max(1), d),
+            Mat::new(w, h_dim, d).t(),
+            false,
+        ),
     }
 }
 
@@ -207,8 +234,9 @@ pub(crate) fn one_layer_step(p: &OneLayer, x: &[f32], batch: usize, lambda: f64)
 
     // Encoder: a = x Wᵀ + b, then h = g(a) in place and g'(a); per sample the penalty
     // q = Σ_j g'² s_j, and r_j = Σ_samples g'² for the penalty's weight gradient.
+    let x_sparse = sparse_input(x, b, d);
     let mut h = vec![0f32; b * h_dim];
-    matmul(&mut h, xm, w.t(), false);
+    encoder_product(&mut h, x, x_sparse.as_ref(), p.w, h_dim);
     let mut gp = vec![0f32; b * h_dim];
     let (q_sum, r) = h
         .par_chunks_mut(rows * h_dim)
@@ -323,18 +351,20 @@ pub(crate) fn one_layer_step(p: &OneLayer, x: &[f32], batch: usize, lambda: f64)
 
     // dW = daᵀ x + (2λ/B) r_j W_j  (+ hᵀ dz when tied).
     let mut grad_w = vec![0f32; h_dim * d];
-    matmul(&mut grad_w, Mat::new(&da, b, h_dim).t(), xm, false);
     if p.v.is_none() {
-        matmul(&mut grad_w, hm.t(), dzm, true);
+        matmul(&mut grad_w, hm.t(), dzm, false);
     }
-    grad_w
-        .par_chunks_mut(d)
-        .zip(p.w.par_chunks(d))
-        .zip(r.par_iter())
-        .for_each(|((g_row, w_row), rj)| {
-            let k = pen_scale * rj;
-            g_row.iter_mut().zip(w_row).for_each(|(g, wv)| *g += k * wv);
-        });
+    let product_t = x_sparse.as_ref().map(|csr| {
+        // (daᵀ x)ᵀ = xᵀ da, with xᵀ sparse.
+        let mut product_t = vec![0f32; d * h_dim];
+        let da = Panels::from_row_major(&da, b, h_dim);
+        sparse::sparse_times_dense(&mut product_t, &csr.transpose(), &da);
+        product_t
+    });
+    if product_t.is_none() {
+        matmul(&mut grad_w, Mat::new(&da, b, h_dim).t(), xm, true);
+    }
+    finish_weight_gradient(&mut grad_w, product_t.as_deref(), p.w, &r, pen_scale);
 
     FusedStep {
         bce: bce_sum / (b * d) as f64,
@@ -344,6 +374,44 @@ pub(crate) fn one_layer_step(p: &OneLayer, x: &[f32], batch: usize, lambda: f64)
         grad_v,
         grad_c,
     }
+}
+
+/// `grad_w[j, i] += product_t[i, j] + pen_scale · r_j · W[j, i]`, in bands of rows of `grad_w` so
+/// that the transposed reads stay within a few cache lines per row of `product_t`.
+fn finish_weight_gradient(
+    grad_w: &mut [f32],
+    product_t: Option<&[f32]>,
+    w: &[f32],
+    r: &[f32],
+    pen_scale: f32,
+) {
+    const BAND: usize = 16;
+    let h_dim = r.len();
+    let d = w.len() / h_dim.max(1);
+    grad_w
+        .par_chunks_mut(BAND * d)
+        .zip(w.par_chunks(BAND * d))
+        .enumerate()
+        .for_each(|(band, (g_band, w_band))| {
+            let j0 = band * BAND;
+            for (jj, (g_row, w_row)) in g_band
+                .chunks_exact_mut(d)
+                .zip(w_band.chunks_exact(d))
+                .enumerate()
+            {
+                let k = pen_scale * r[j0 + jj];
+                g_row.iter_mut().zip(w_row).for_each(|(g, wv)| *g += k * wv);
+            }
+            if let Some(t) = product_t {
+                let rows = g_band.len() / d;
+                for i in 0..d {
+                    let t_row = &t[i * h_dim + j0..][..rows];
+                    for (jj, &v) in t_row.iter().enumerate() {
+                        g_band[jj * d + i] += v;
+                    }
+                }
+            }
+        });
 }
 
 /// The code of a one-layer CAE, `[batch, H]`, and with `decode` also its reconstruction
@@ -359,7 +427,7 @@ pub(crate) fn one_layer_forward(
     let d = p.c.len();
     let w = Mat::new(p.w, h_dim, d);
     let mut h = vec![0f32; batch * h_dim];
-    matmul(&mut h, Mat::new(x, batch, d), w.t(), false);
+    encoder_product(&mut h, x, sparse_input(x, batch, d).as_ref(), p.w, h_dim);
     h.par_chunks_mut(h_dim).for_each(|row| {
         row.iter_mut()
             .zip(p.b)

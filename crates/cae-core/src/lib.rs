@@ -53,6 +53,10 @@ mod loss;
 mod mlp;
 mod model;
 mod params;
+/// Products with a sparse left operand (the input batch), exposed for the benchmarks only: not part
+/// of the supported API.
+#[doc(hidden)]
+pub mod sparse;
 
 pub use activation::Activation;
 pub use checkpoint::{

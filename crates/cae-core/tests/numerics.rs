@@ -80,51 +80,75 @@ fn conv_decoder_that_does_not_rebuild_the_input_size_is_rejected() {
     assert!(err.contains("must produce (1, 28, 28)"), "{err}");
 }
 
+/// `x` with about four entries in five set to zero, as in images that are mostly background: the
+/// fused kernels take their sparse path for such inputs.
+fn mostly_zero(x: Tensor) -> Tensor {
+    let keep = Tensor::rand(0f32, 1f32, x.shape(), &Device::Cpu)
+        .unwrap()
+        .ge(0.8)
+        .unwrap()
+        .to_dtype(DType::F32)
+        .unwrap();
+    (x * keep).unwrap()
+}
+
 #[test]
-fn fused_cpu_step_matches_autograd_for_every_activation_tied_and_untied() {
+fn fused_cpu_step_matches_autograd_for_every_activation_tied_and_untied_dense_and_sparse() {
     use cae_core::Activation;
-    for act in Activation::ALL {
-        for tied in [false, true] {
-            let config = common::mlp_config(&[], 7, act, tied);
-            let (model, _) =
-                ContractiveAutoencoder::init(&config, 9, DType::F32, &Device::Cpu).unwrap();
-            let x = Tensor::rand(0f32, 1f32, (5, 12), &Device::Cpu).unwrap();
-            let fused = model.loss_and_gradients(&x, 0.3).unwrap();
-            let reference = model.autograd_step(&x, 0.3).unwrap();
-            let what = format!("{act} tied={tied}");
-            assert!(
-                (fused.bce - reference.bce).abs() < 1e-5 * reference.bce.abs().max(1.0),
-                "{what} bce"
-            );
-            assert!(
-                (fused.penalty - reference.penalty).abs()
-                    < 1e-4 * reference.penalty.abs().max(1e-3),
-                "{what} penalty {} vs {}",
-                fused.penalty,
-                reference.penalty
-            );
-            assert_eq!(fused.gradients.len(), reference.gradients.len(), "{what}");
-            for (name, g) in &reference.gradients {
-                let a: Vec<f32> = fused.gradients[name]
-                    .flatten_all()
-                    .unwrap()
-                    .to_vec1()
-                    .unwrap();
-                let b: Vec<f32> = g.flatten_all().unwrap().to_vec1().unwrap();
-                let diff: f32 = a
-                    .iter()
-                    .zip(&b)
-                    .map(|(p, q)| (p - q).powi(2))
-                    .sum::<f32>()
-                    .sqrt();
-                let scale: f32 = b.iter().map(|q| q * q).sum::<f32>().sqrt().max(1e-6);
-                assert!(
-                    diff / scale < 1e-4,
-                    "{what}: gradient of {name} differs from autograd by {}",
-                    diff / scale
+    // Code size 70 crosses the sparse kernel's 64-column panels.
+    for (code, sparse) in [(7, false), (7, true), (70, true)] {
+        for act in Activation::ALL {
+            for tied in [false, true] {
+                let config = common::mlp_config(&[], code, act, tied);
+                let (model, _) =
+                    ContractiveAutoencoder::init(&config, 9, DType::F32, &Device::Cpu).unwrap();
+                let mut x = Tensor::rand(0f32, 1f32, (5, 12), &Device::Cpu).unwrap();
+                if sparse {
+                    x = mostly_zero(x);
+                }
+                check_fused_step(
+                    &model,
+                    &x,
+                    &format!("{act} tied={tied} code={code} sparse={sparse}"),
                 );
             }
         }
+    }
+}
+
+fn check_fused_step(model: &ContractiveAutoencoder, x: &Tensor, what: &str) {
+    let fused = model.loss_and_gradients(x, 0.3).unwrap();
+    let reference = model.autograd_step(x, 0.3).unwrap();
+    assert!(
+        (fused.bce - reference.bce).abs() < 1e-5 * reference.bce.abs().max(1.0),
+        "{what} bce"
+    );
+    assert!(
+        (fused.penalty - reference.penalty).abs() < 1e-4 * reference.penalty.abs().max(1e-3),
+        "{what} penalty {} vs {}",
+        fused.penalty,
+        reference.penalty
+    );
+    assert_eq!(fused.gradients.len(), reference.gradients.len(), "{what}");
+    for (name, g) in &reference.gradients {
+        let a: Vec<f32> = fused.gradients[name]
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let b: Vec<f32> = g.flatten_all().unwrap().to_vec1().unwrap();
+        let diff: f32 = a
+            .iter()
+            .zip(&b)
+            .map(|(p, q)| (p - q).powi(2))
+            .sum::<f32>()
+            .sqrt();
+        let scale: f32 = b.iter().map(|q| q * q).sum::<f32>().sqrt().max(1e-6);
+        assert!(
+            diff / scale < 1e-4,
+            "{what}: gradient of {name} differs from autograd by {}",
+            diff / scale
+        );
     }
 }
 
@@ -140,30 +164,36 @@ fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
 }
 
 #[test]
-fn fused_inference_matches_candle_ops_for_every_activation_tied_and_untied() {
+fn fused_inference_matches_candle_ops_for_every_activation_tied_and_untied_dense_and_sparse() {
     use cae_core::Activation;
     use std::collections::BTreeMap;
-    for act in Activation::ALL {
-        for tied in [false, true] {
-            let config = common::mlp_config(&[], 7, act, tied);
-            // Weights held in variables take candle's ops; the same weights loaded from a file
-            // (plain tensors, nothing tracked) take the fused kernel.
-            let (tracked, varmap) =
-                ContractiveAutoencoder::init(&config, 4, DType::F32, &Device::Cpu).unwrap();
-            let bytes = cae_core::model_to_bytes(&config, &varmap, &BTreeMap::new()).unwrap();
-            let loaded = cae_core::model_from_bytes(&bytes, "m".as_ref(), &Device::Cpu)
-                .unwrap()
-                .model(DType::F32, &Device::Cpu)
-                .unwrap();
-            let x = (Tensor::rand(-3f32, 3f32, (9, 12), &Device::Cpu).unwrap() * 4.0).unwrap();
-            let what = format!("{act} tied={tied}");
-            let code = max_abs_diff(&loaded.encode(&x).unwrap(), &tracked.encode(&x).unwrap());
-            assert!(code < 1e-5, "{what}: codes differ by {code}");
-            let rec = max_abs_diff(
-                &loaded.reconstruct(&x).unwrap(),
-                &tracked.reconstruct(&x).unwrap(),
-            );
-            assert!(rec < 1e-5, "{what}: reconstructions differ by {rec}");
+    for (code, sparse) in [(7, false), (7, true), (70, true)] {
+        for act in Activation::ALL {
+            for tied in [false, true] {
+                let config = common::mlp_config(&[], code, act, tied);
+                // Weights held in variables take candle's ops; the same weights loaded from a file
+                // (plain tensors, nothing tracked) take the fused kernel.
+                let (tracked, varmap) =
+                    ContractiveAutoencoder::init(&config, 4, DType::F32, &Device::Cpu).unwrap();
+                let bytes = cae_core::model_to_bytes(&config, &varmap, &BTreeMap::new()).unwrap();
+                let loaded = cae_core::model_from_bytes(&bytes, "m".as_ref(), &Device::Cpu)
+                    .unwrap()
+                    .model(DType::F32, &Device::Cpu)
+                    .unwrap();
+                let mut x =
+                    (Tensor::rand(-3f32, 3f32, (9, 12), &Device::Cpu).unwrap() * 4.0).unwrap();
+                if sparse {
+                    x = mostly_zero(x);
+                }
+                let what = format!("{act} tied={tied} code={code} sparse={sparse}");
+                let code = max_abs_diff(&loaded.encode(&x).unwrap(), &tracked.encode(&x).unwrap());
+                assert!(code < 1e-5, "{what}: codes differ by {code}");
+                let rec = max_abs_diff(
+                    &loaded.reconstruct(&x).unwrap(),
+                    &tracked.reconstruct(&x).unwrap(),
+                );
+                assert!(rec < 1e-5, "{what}: reconstructions differ by {rec}");
+            }
         }
     }
 }

@@ -1,0 +1,84 @@
+//! The figures `cargo xtask bench` reports for the default preset (784-1000-784, sigmoid, untied),
+//! the architecture of the PyTorch reference's `rifai:1000`: one training step (forward, exact
+//! penalty, backward) on a 600-sample batch, one 600×784 @ 784×1000 matmul (a step does five of
+//! these, the two that involve the input skipping its zeros), and inference (encode + decode) of
+//! the 10,000 test images. f32, CPU. The inputs are real MNIST images, because the products with
+//! the input take time in proportion to its non-zeros: the directory in `$CAE_BENCH_MNIST_DIR`
+//! (`cargo xtask bench` sets it from `--mnist-dir`), else MNIST from the data cache (downloaded
+//! on first use). Inference uses the model as loaded from a file.
+use cae_core::sparse::{sparse_times_dense, Csr, Panels};
+use cae_core::{CaeConfig, ContractiveAutoencoder, DEFAULT_PRESET};
+use cae_data::{Dataset, DatasetSource, LoadOptions, Split};
+use candle_core::{DType, Device, Tensor};
+use criterion::{criterion_group, criterion_main, Criterion};
+
+// The allocator `cae-cli` uses, so that these figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The environment variable naming the MNIST directory to read.
+const MNIST_DIR_ENV: &str = "CAE_BENCH_MNIST_DIR";
+
+fn mnist(split: Split) -> Dataset {
+    let source = match std::env::var(MNIST_DIR_ENV) {
+        Ok(dir) => dir.parse().expect("a directory path"),
+        Err(_) => DatasetSource::Mnist,
+    };
+    Dataset::load(&source, split, &LoadOptions::default()).unwrap_or_else(|e| {
+        panic!("{e:#}\n(set {MNIST_DIR_ENV} to a directory of MNIST IDX files)")
+    })
+}
+
+fn perf(c: &mut Criterion) {
+    let device = Device::Cpu;
+    let config = CaeConfig::preset(DEFAULT_PRESET).unwrap();
+    let (model, varmap) = ContractiveAutoencoder::init(&config, 0, DType::F32, &device).unwrap();
+    // Inference runs on a model loaded from a file, as `cae-cli` does: plain tensors, no variables.
+    let bytes = cae_core::model_to_bytes(&config, &varmap, &Default::default()).unwrap();
+    let loaded = cae_core::model_from_bytes(&bytes, "perf".as_ref(), &device)
+        .unwrap()
+        .model(DType::F32, &device)
+        .unwrap();
+    let train = mnist(Split::Train);
+    let test = mnist(Split::Test);
+    let batch = train.to_tensor(0..600, &device).unwrap();
+    let test_set = test.to_tensor(0..test.len(), &device).unwrap();
+    let weights = Tensor::rand(-0.1f32, 0.1f32, (784, 1000), &device).unwrap();
+
+    let mut group = c.benchmark_group("perf");
+    group.sample_size(20);
+    group.bench_function("train_step", |b| {
+        b.iter(|| model.loss_and_gradients(&batch, 1e-4).unwrap())
+    });
+    group.bench_function("matmul_600x784x1000", |b| {
+        b.iter(|| batch.matmul(&weights).unwrap())
+    });
+    // The same product as the step does it with the input: non-zeros gathered, weights packed.
+    let (x, w) = (
+        batch.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+        weights
+            .t()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap(),
+    );
+    group.bench_function("sparse_product_600x784x1000", |b| {
+        b.iter(|| {
+            let csr = Csr::from_dense(&x, 600, 784);
+            let panels = Panels::from_transpose(&w, 1000, 784);
+            let mut out = vec![0f32; 600 * 1000];
+            sparse_times_dense(&mut out, &csr, &panels);
+            out
+        })
+    });
+    group.sample_size(10);
+    group.bench_function("infer_10k", |b| {
+        b.iter(|| loaded.reconstruct(&test_set).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, perf);
+criterion_main!(benches);
