@@ -288,32 +288,31 @@ mod tests {
             .collect()
     }
 
-    /// The product in `f64`, and for each entry the sum of its terms' magnitudes (which bounds the
-    /// rounding error of any `f32` summation order).
-    fn dense_product_f64(
+    /// Checks `got = a · m` against the product in `f64`, to within the rounding any `f32`
+    /// summation order may make (a small multiple of the sum of the terms' magnitudes).
+    fn assert_product(
+        got: &[f32],
         a: &[f32],
         m: &[f32],
-        rows: usize,
-        k: usize,
-        n: usize,
-    ) -> (Vec<f64>, Vec<f64>) {
-        let mut out = vec![0f64; rows * n];
-        let mut magnitude = vec![0f64; rows * n];
+        (rows, k, n): (usize, usize, usize),
+        what: &str,
+    ) {
         for r in 0..rows {
-            for i in 0..k {
-                for c in 0..n {
-                    let term = a[r * k + i] as f64 * m[i * n + c] as f64;
-                    out[r * n + c] += term;
-                    magnitude[r * n + c] += term.abs();
-                }
+            for c in 0..n {
+                let terms = (0..k).map(|i| a[r * k + i] as f64 * m[i * n + c] as f64);
+                let (want, magnitude) = terms.fold((0.0, 0.0), |(s, g), t| (s + t, g + t.abs()));
+                let got = got[r * n + c] as f64;
+                assert!(
+                    (got - want).abs() <= 1e-5 * magnitude + 1e-7,
+                    "{what} [{r},{c}]: {got} vs {want}"
+                );
             }
         }
-        (out, magnitude)
     }
 
     #[test]
-    fn product_matches_a_dense_f64_product_for_every_block_width_and_density() {
-        // n = 139 covers the 64-, 8- and 1-wide column blocks; densities from empty to full.
+    fn product_matches_a_dense_f64_product_for_every_panel_width_and_density() {
+        // n = 139 covers full 64-column panels and a padded one; densities from empty to full.
         for (rows, k, n) in [(37, 23, 139), (5, 784, 72), (1, 1, 1), (64, 30, 8)] {
             for density in [0.0, 0.05, 0.2, 0.7, 1.0] {
                 let a = random_sparse(rows, k, density, 1);
@@ -323,13 +322,7 @@ mod tests {
                 assert!((csr.density() - nnz as f64 / (rows * k) as f64).abs() < 1e-12);
                 let mut out = vec![f32::NAN; rows * n];
                 sparse_times_dense(&mut out, &csr, &Panels::from_row_major(&m, k, n));
-                let (want, magnitude) = dense_product_f64(&a, &m, rows, k, n);
-                for ((got, want), mag) in out.iter().zip(&want).zip(&magnitude) {
-                    assert!(
-                        (*got as f64 - want).abs() <= 1e-5 * mag + 1e-7,
-                        "{rows}x{k}x{n} density {density}: {got} vs {want}"
-                    );
-                }
+                assert_product(&out, &a, &m, (rows, k, n), &format!("density {density}"));
             }
         }
     }
@@ -341,19 +334,12 @@ mod tests {
         let a = random_sparse(rows, k, 0.2, 6);
         let m = random_sparse(k, n, 1.0, 7);
         let mut out = vec![f32::NAN; rows * n];
-        group::<false>(
-            &mut out,
-            &Csr::from_dense(&a, rows, k),
-            0,
-            &Panels::from_row_major(&m, k, n),
+        let (csr, panels) = (
+            Csr::from_dense(&a, rows, k),
+            Panels::from_row_major(&m, k, n),
         );
-        let (want, magnitude) = dense_product_f64(&a, &m, rows, k, n);
-        for ((got, want), mag) in out.iter().zip(&want).zip(&magnitude) {
-            assert!(
-                (*got as f64 - want).abs() <= 1e-5 * mag + 1e-7,
-                "{got} vs {want}"
-            );
-        }
+        group::<false>(&mut out, &csr, 0, &panels);
+        assert_product(&out, &a, &m, (rows, k, n), "portable kernel");
     }
 
     #[test]

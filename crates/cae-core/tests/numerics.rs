@@ -92,28 +92,35 @@ fn mostly_zero(x: Tensor) -> Tensor {
     (x * keep).unwrap()
 }
 
-#[test]
-fn fused_cpu_step_matches_autograd_for_every_activation_tied_and_untied_dense_and_sparse() {
-    use cae_core::Activation;
-    // Code size 70 crosses the sparse kernel's 64-column panels.
+/// Every one-layer configuration the fused kernels handle, with a dense or mostly-zero input flag
+/// and a label: each activation, tied and untied, and code size 70 to cross the sparse kernel's
+/// 64-column panels.
+fn for_each_fused_case(mut check: impl FnMut(cae_core::CaeConfig, bool, &str)) {
     for (code, sparse) in [(7, false), (7, true), (70, true)] {
-        for act in Activation::ALL {
+        for act in cae_core::Activation::ALL {
             for tied in [false, true] {
                 let config = common::mlp_config(&[], code, act, tied);
-                let (model, _) =
-                    ContractiveAutoencoder::init(&config, 9, DType::F32, &Device::Cpu).unwrap();
-                let mut x = Tensor::rand(0f32, 1f32, (5, 12), &Device::Cpu).unwrap();
-                if sparse {
-                    x = mostly_zero(x);
-                }
-                check_fused_step(
-                    &model,
-                    &x,
+                check(
+                    config,
+                    sparse,
                     &format!("{act} tied={tied} code={code} sparse={sparse}"),
                 );
             }
         }
     }
+}
+
+#[test]
+fn fused_cpu_step_matches_autograd_for_every_activation_tied_and_untied_dense_and_sparse() {
+    for_each_fused_case(|config, sparse, what| {
+        let (model, _) =
+            ContractiveAutoencoder::init(&config, 9, DType::F32, &Device::Cpu).unwrap();
+        let mut x = Tensor::rand(0f32, 1f32, (5, 12), &Device::Cpu).unwrap();
+        if sparse {
+            x = mostly_zero(x);
+        }
+        check_fused_step(&model, &x, what);
+    });
 }
 
 fn check_fused_step(model: &ContractiveAutoencoder, x: &Tensor, what: &str) {
@@ -165,37 +172,29 @@ fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
 
 #[test]
 fn fused_inference_matches_candle_ops_for_every_activation_tied_and_untied_dense_and_sparse() {
-    use cae_core::Activation;
     use std::collections::BTreeMap;
-    for (code, sparse) in [(7, false), (7, true), (70, true)] {
-        for act in Activation::ALL {
-            for tied in [false, true] {
-                let config = common::mlp_config(&[], code, act, tied);
-                // Weights held in variables take candle's ops; the same weights loaded from a file
-                // (plain tensors, nothing tracked) take the fused kernel.
-                let (tracked, varmap) =
-                    ContractiveAutoencoder::init(&config, 4, DType::F32, &Device::Cpu).unwrap();
-                let bytes = cae_core::model_to_bytes(&config, &varmap, &BTreeMap::new()).unwrap();
-                let loaded = cae_core::model_from_bytes(&bytes, "m".as_ref(), &Device::Cpu)
-                    .unwrap()
-                    .model(DType::F32, &Device::Cpu)
-                    .unwrap();
-                let mut x =
-                    (Tensor::rand(-3f32, 3f32, (9, 12), &Device::Cpu).unwrap() * 4.0).unwrap();
-                if sparse {
-                    x = mostly_zero(x);
-                }
-                let what = format!("{act} tied={tied} code={code} sparse={sparse}");
-                let code = max_abs_diff(&loaded.encode(&x).unwrap(), &tracked.encode(&x).unwrap());
-                assert!(code < 1e-5, "{what}: codes differ by {code}");
-                let rec = max_abs_diff(
-                    &loaded.reconstruct(&x).unwrap(),
-                    &tracked.reconstruct(&x).unwrap(),
-                );
-                assert!(rec < 1e-5, "{what}: reconstructions differ by {rec}");
-            }
+    for_each_fused_case(|config, sparse, what| {
+        // Weights held in variables take candle's ops; the same weights loaded from a file
+        // (plain tensors, nothing tracked) take the fused kernel.
+        let (tracked, varmap) =
+            ContractiveAutoencoder::init(&config, 4, DType::F32, &Device::Cpu).unwrap();
+        let bytes = cae_core::model_to_bytes(&config, &varmap, &BTreeMap::new()).unwrap();
+        let loaded = cae_core::model_from_bytes(&bytes, "m".as_ref(), &Device::Cpu)
+            .unwrap()
+            .model(DType::F32, &Device::Cpu)
+            .unwrap();
+        let mut x = (Tensor::rand(-3f32, 3f32, (9, 12), &Device::Cpu).unwrap() * 4.0).unwrap();
+        if sparse {
+            x = mostly_zero(x);
         }
-    }
+        let code = max_abs_diff(&loaded.encode(&x).unwrap(), &tracked.encode(&x).unwrap());
+        assert!(code < 1e-5, "{what}: codes differ by {code}");
+        let rec = max_abs_diff(
+            &loaded.reconstruct(&x).unwrap(),
+            &tracked.reconstruct(&x).unwrap(),
+        );
+        assert!(rec < 1e-5, "{what}: reconstructions differ by {rec}");
+    });
 }
 
 #[test]
