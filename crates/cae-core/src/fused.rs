@@ -197,6 +197,13 @@ fn activate_row(
     }
 }
 
+/// `row ← f(row + bias)`; generic over `f` so that each activation's loop is compiled (and
+/// vectorised) on its own.
+#[inline]
+fn activate_in_place(row: &mut [f32], bias: &[f32], f: impl Fn(f32) -> f32) {
+    row.iter_mut().zip(bias).for_each(|(a, b)| *a = f(*a + b));
+}
+
 /// `da ← dh ⊙ g' + pen_scale · g' g'' s` in place over one row, adding `da` into `grad_b`.
 #[inline]
 fn backprop_row(
@@ -428,10 +435,14 @@ pub(crate) fn one_layer_forward(
     let w = Mat::new(p.w, h_dim, d);
     let mut h = vec![0f32; batch * h_dim];
     encoder_product(&mut h, x, sparse_input(x, batch, d).as_ref(), p.w, h_dim);
-    h.par_chunks_mut(h_dim).for_each(|row| {
-        row.iter_mut()
-            .zip(p.b)
-            .for_each(|(a, bj)| *a = activation3(p.activation, *a + bj).0);
+    let rows = block_rows(batch);
+    h.par_chunks_mut(rows * h_dim).for_each(|block| {
+        for row in block.chunks_exact_mut(h_dim) {
+            match p.activation {
+                Activation::Sigmoid => activate_in_place(row, p.b, sigmoid),
+                act => activate_in_place(row, p.b, |a| activation3(act, a).0),
+            }
+        }
     });
     if !decode {
         return (h, None);
@@ -442,10 +453,10 @@ pub(crate) fn one_layer_forward(
         Some(v) => matmul(&mut out, hm, Mat::new(v, d, h_dim).t(), false),
         None => matmul(&mut out, hm, w, false),
     }
-    out.par_chunks_mut(d).for_each(|row| {
-        row.iter_mut()
-            .zip(p.c)
-            .for_each(|(z, ci)| *z = sigmoid(*z + ci));
+    out.par_chunks_mut(rows * d).for_each(|block| {
+        for row in block.chunks_exact_mut(d) {
+            activate_in_place(row, p.c, sigmoid);
+        }
     });
     (h, Some(out))
 }
