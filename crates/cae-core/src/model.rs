@@ -7,9 +7,11 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::conv::{ConvNet, ConvTrace};
+use crate::fused::{one_layer_forward, one_layer_step, tensor, OneLayer};
+use crate::host::HostF32;
 use crate::loss::bce_with_logits;
 use crate::mlp::{mean_probe_sq_norm, Mlp, Trace};
-use crate::{Architecture, CaeConfig, PenaltyMethod, Result};
+use crate::{Activation, Architecture, CaeConfig, PenaltyMethod, Result};
 
 /// The terms of the CAE objective for one batch. All are scalars; `total = bce + penalty`.
 #[derive(Debug, Clone)]
@@ -148,52 +150,46 @@ impl ContractiveAutoencoder {
     /// nothing tracks gradients (neither `x` nor any weight is a variable or the result of a
     /// tracked op), so that results used with `backward()` still come from candle's ops.
     fn fused_forward(&self, x: &Tensor, decode: bool) -> Result<Option<(Tensor, Option<Tensor>)>> {
+        let Some(fused) = self.fused_operands(x)? else {
+            return Ok(None);
+        };
+        if x.track_op() || fused.tracks_gradients() {
+            return Ok(None);
+        }
+        let batch = fused.batch;
+        let (code, reconstruction) =
+            fused.with_host(x, |layer, xs| one_layer_forward(layer, xs, batch, decode))?;
+        let code = tensor(code, &[batch, fused.b.elem_count()])?;
+        let reconstruction = reconstruction
+            .map(|r| tensor(r, &[batch, fused.c.elem_count()]))
+            .transpose()?;
+        Ok(Some((code, reconstruction)))
+    }
+
+    /// The one-layer MLP's weights, when the fused CPU kernels can take this model and `x` (a
+    /// `[B, D]` f32 batch on the CPU).
+    fn fused_operands(&self, x: &Tensor) -> Result<Option<FusedOperands<'_>>> {
         let Network::Mlp(mlp) = &self.network else {
             return Ok(None);
         };
         let Some((w, b, v, c, activation)) = mlp.one_layer() else {
             return Ok(None);
         };
-        let tracked = x.track_op()
-            || [Some(w), Some(b), v, Some(c)]
-                .into_iter()
-                .flatten()
-                .any(Tensor::track_op);
-        if tracked
-            || !x.device().is_cpu()
+        if !x.device().is_cpu()
             || x.dtype() != DType::F32
             || x.rank() != 2
             || x.dim(1)? != c.elem_count()
         {
             return Ok(None);
         }
-        use crate::fused::{one_layer_forward, tensor, OneLayer};
-        use crate::host::HostF32;
-        let (batch, _) = x.dims2()?;
-        let (wv, bv, cv, xv) = (
-            HostF32::new(w)?,
-            HostF32::new(b)?,
-            HostF32::new(c)?,
-            HostF32::new(x)?,
-        );
-        let vv = v.map(HostF32::new).transpose()?;
-        let (code, reconstruction) = one_layer_forward(
-            &OneLayer {
-                activation,
-                w: wv.as_slice(),
-                b: bv.as_slice(),
-                v: vv.as_ref().map(HostF32::as_slice),
-                c: cv.as_slice(),
-            },
-            xv.as_slice(),
-            batch,
-            decode,
-        );
-        let code = tensor(code, &[batch, b.elem_count()])?;
-        let reconstruction = reconstruction
-            .map(|r| tensor(r, &[batch, c.elem_count()]))
-            .transpose()?;
-        Ok(Some((code, reconstruction)))
+        Ok(Some(FusedOperands {
+            w,
+            b,
+            v,
+            c,
+            activation,
+            batch: x.dim(0)?,
+        }))
     }
 
     fn encode_traced(&self, x: &Tensor) -> Result<Encoded> {
@@ -264,44 +260,16 @@ impl ContractiveAutoencoder {
     }
 
     fn fused_step(&self, x: &Tensor, lambda: f64) -> Result<Option<StepOutput>> {
-        let Network::Mlp(mlp) = &self.network else {
-            return Ok(None);
-        };
-        let Some((w, b, v, c, activation)) = mlp.one_layer() else {
-            return Ok(None);
-        };
-        if self.config.penalty != PenaltyMethod::Exact
-            || !x.device().is_cpu()
-            || x.dtype() != DType::F32
-            || x.rank() != 2
-            || x.dim(1)? != c.elem_count()
-        {
+        if self.config.penalty != PenaltyMethod::Exact {
             return Ok(None);
         }
-        use crate::fused::{one_layer_step, tensor, OneLayer};
-        use crate::host::HostF32;
-        let (batch, _) = x.dims2()?;
-        // The weights and the batch are read in place; only the gradients are new buffers.
-        let (wv, bv, cv, xv) = (
-            HostF32::new(w)?,
-            HostF32::new(b)?,
-            HostF32::new(c)?,
-            HostF32::new(x)?,
-        );
-        let vv = v.map(HostF32::new).transpose()?;
-        let step = one_layer_step(
-            &OneLayer {
-                activation,
-                w: wv.as_slice(),
-                b: bv.as_slice(),
-                v: vv.as_ref().map(HostF32::as_slice),
-                c: cv.as_slice(),
-            },
-            xv.as_slice(),
-            batch,
-            lambda,
-        );
-        drop((wv, bv, cv, xv, vv));
+        let Some(fused) = self.fused_operands(x)? else {
+            return Ok(None);
+        };
+        let step = fused.with_host(x, |layer, xs| {
+            one_layer_step(layer, xs, fused.batch, lambda)
+        })?;
+        let FusedOperands { w, b, v, c, .. } = fused;
         let mut gradients = HashMap::new();
         gradients.insert(
             "encoder.0.weight".to_string(),
@@ -392,6 +360,46 @@ impl ContractiveAutoencoder {
         Ok(Tensor::from_vec(signs, (count, b, d), &Device::Cpu)?
             .to_dtype(x.dtype())?
             .to_device(x.device())?)
+    }
+}
+
+/// A one-layer MLP's weights and the batch size, for the fused CPU kernels.
+struct FusedOperands<'a> {
+    w: &'a Tensor,
+    b: &'a Tensor,
+    v: Option<&'a Tensor>,
+    c: &'a Tensor,
+    activation: Activation,
+    batch: usize,
+}
+
+impl FusedOperands<'_> {
+    /// Whether a weight is a variable or the result of a tracked op.
+    fn tracks_gradients(&self) -> bool {
+        [Some(self.w), Some(self.b), self.v, Some(self.c)]
+            .into_iter()
+            .flatten()
+            .any(Tensor::track_op)
+    }
+
+    /// `f` on host views of the weights and `x`, read in place where they can be. The views hold
+    /// the tensors' storage read-locked, so they end with this call.
+    fn with_host<R>(&self, x: &Tensor, f: impl FnOnce(&OneLayer, &[f32]) -> R) -> Result<R> {
+        let (w, b, c, xs) = (
+            HostF32::new(self.w)?,
+            HostF32::new(self.b)?,
+            HostF32::new(self.c)?,
+            HostF32::new(x)?,
+        );
+        let v = self.v.map(HostF32::new).transpose()?;
+        let layer = OneLayer {
+            activation: self.activation,
+            w: w.as_slice(),
+            b: b.as_slice(),
+            v: v.as_ref().map(HostF32::as_slice),
+            c: c.as_slice(),
+        };
+        Ok(f(&layer, xs.as_slice()))
     }
 }
 
