@@ -84,16 +84,6 @@ fn matmul(dst: &mut [f32], a: Mat, b: Mat, accumulate: bool) {
     }
 }
 
-/// The input batch's non-zeros, when there are few enough for the sparse products to pay. They are
-/// counted first, so a dense batch costs one cheap pass.
-fn sparse_input(x: &[f32], batch: usize, d: usize) -> Option<Csr> {
-    let non_zeros: usize = x
-        .par_chunks(1 << 14)
-        .map(|c| c.iter().map(|&v| usize::from(v != 0.0)).sum::<usize>())
-        .sum();
-    (non_zeros as f64 <= sparse::MAX_DENSITY * x.len() as f64).then(|| Csr::from_dense(x, batch, d))
-}
-
 /// `h = x · Wᵀ` (`W` is `[H, D]`), skipping the input's zeros when `x_sparse` holds them.
 fn encoder_product(h: &mut [f32], x: &[f32], x_sparse: Option<&Csr>, w: &[f32], h_dim: usize) {
     let d = w.len() / h_dim.max(1);
@@ -145,6 +135,18 @@ pub(crate) struct OneLayer<'a> {
     /// Untied decoder weight `[D, H]`; `None` when tied (the decoder uses `Wᵀ`).
     pub v: Option<&'a [f32]>,
     pub c: &'a [f32],
+}
+
+impl OneLayer<'_> {
+    /// The `[H, D]` matrix the code is multiplied by for the decoder's logits: `Vᵀ`, or `W` when
+    /// tied.
+    fn decoder_matrix(&self) -> Mat<'_> {
+        let (h_dim, d) = (self.b.len(), self.c.len());
+        match self.v {
+            Some(v) => Mat::new(v, d, h_dim).t(),
+            None => Mat::new(self.w, h_dim, d),
+        }
+    }
 }
 
 /// Loss values and gradients of one step.
@@ -229,7 +231,6 @@ pub(crate) fn one_layer_step(p: &OneLayer, x: &[f32], batch: usize, lambda: f64)
     let h_dim = p.b.len();
     let d = p.c.len();
     let b = batch;
-    let w = Mat::new(p.w, h_dim, d);
     let xm = Mat::new(x, b, d);
     let rows = block_rows(b);
 
@@ -241,7 +242,7 @@ pub(crate) fn one_layer_step(p: &OneLayer, x: &[f32], batch: usize, lambda: f64)
 
     // Encoder: a = x Wᵀ + b, then h = g(a) in place and g'(a); per sample the penalty
     // q = Σ_j g'² s_j, and r_j = Σ_samples g'² for the penalty's weight gradient.
-    let x_sparse = sparse_input(x, b, d);
+    let x_sparse = Csr::from_dense_if_sparse(x, b, d);
     let mut h = vec![0f32; b * h_dim];
     encoder_product(&mut h, x, x_sparse.as_ref(), p.w, h_dim);
     let mut gp = vec![0f32; b * h_dim];
@@ -278,10 +279,7 @@ pub(crate) fn one_layer_step(p: &OneLayer, x: &[f32], batch: usize, lambda: f64)
     // Decoder: z = h Vᵀ + c (tied: h W + c).
     let hm = Mat::new(&h, b, h_dim);
     let mut z = vec![0f32; b * d];
-    match p.v {
-        Some(v) => matmul(&mut z, hm, Mat::new(v, d, h_dim).t(), false),
-        None => matmul(&mut z, hm, w, false),
-    }
+    matmul(&mut z, hm, p.decoder_matrix(), false);
 
     // BCE on logits, dz = (σ(z) − x) / (B·D) in place of z, and its column sums (grad of c).
     let scale = 1.0 / (b * d) as f32;
@@ -323,10 +321,7 @@ pub(crate) fn one_layer_step(p: &OneLayer, x: &[f32], batch: usize, lambda: f64)
         gv
     });
     let mut dh = vec![0f32; b * h_dim];
-    match p.v {
-        Some(v) => matmul(&mut dh, dzm, Mat::new(v, d, h_dim), false),
-        None => matmul(&mut dh, dzm, w.t(), false),
-    }
+    matmul(&mut dh, dzm, p.decoder_matrix().t(), false);
 
     // da = dh ⊙ g' + (2λ/B) g' g'' s in place of dh, and its column sums (grad of b).
     let pen_scale = (2.0 * lambda / b as f64) as f32;
@@ -432,9 +427,14 @@ pub(crate) fn one_layer_forward(
 ) -> (Vec<f32>, Option<Vec<f32>>) {
     let h_dim = p.b.len();
     let d = p.c.len();
-    let w = Mat::new(p.w, h_dim, d);
     let mut h = vec![0f32; batch * h_dim];
-    encoder_product(&mut h, x, sparse_input(x, batch, d).as_ref(), p.w, h_dim);
+    encoder_product(
+        &mut h,
+        x,
+        Csr::from_dense_if_sparse(x, batch, d).as_ref(),
+        p.w,
+        h_dim,
+    );
     let rows = block_rows(batch);
     h.par_chunks_mut(rows * h_dim).for_each(|block| {
         for row in block.chunks_exact_mut(h_dim) {
@@ -449,10 +449,7 @@ pub(crate) fn one_layer_forward(
     }
     let hm = Mat::new(&h, batch, h_dim);
     let mut out = vec![0f32; batch * d];
-    match p.v {
-        Some(v) => matmul(&mut out, hm, Mat::new(v, d, h_dim).t(), false),
-        None => matmul(&mut out, hm, w, false),
-    }
+    matmul(&mut out, hm, p.decoder_matrix(), false);
     out.par_chunks_mut(rows * d).for_each(|block| {
         for row in block.chunks_exact_mut(d) {
             activate_in_place(row, p.c, sigmoid);

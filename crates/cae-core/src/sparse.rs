@@ -9,7 +9,7 @@ use rayon::prelude::*;
 /// Above this fraction of non-zeros the dense `gemm` kernel is as fast. Measured for a 600×784 batch
 /// against the 784×1000 encoder on two cores: the sparse product takes 3.4 ms at MNIST's 19%
 /// non-zeros, 6.8 ms at 35% and 9.5 ms at 50% (Fashion-MNIST), the dense one 7.5–9 ms.
-pub const MAX_DENSITY: f64 = 0.3;
+const MAX_DENSITY: f64 = 0.3;
 
 /// The non-zeros of a row-major matrix, row by row (compressed sparse rows).
 #[derive(Debug)]
@@ -21,6 +21,18 @@ pub struct Csr {
 }
 
 impl Csr {
+    /// The non-zeros of the row-major `[rows, cols]` matrix `data` when at most [`MAX_DENSITY`] of
+    /// its entries are non-zero, else `None` (the dense product is as fast). They are counted
+    /// first, so a dense matrix costs one cheap pass.
+    pub fn from_dense_if_sparse(data: &[f32], rows: usize, cols: usize) -> Option<Self> {
+        let non_zeros: usize = data
+            .par_chunks(1 << 14)
+            .map(|c| c.iter().map(|&v| usize::from(v != 0.0)).sum::<usize>())
+            .sum();
+        (non_zeros as f64 <= MAX_DENSITY * data.len() as f64)
+            .then(|| Self::from_dense(data, rows, cols))
+    }
+
     /// The non-zeros of the row-major `[rows, cols]` matrix `data`.
     pub fn from_dense(data: &[f32], rows: usize, cols: usize) -> Self {
         assert_eq!(data.len(), rows * cols, "matrix size");
@@ -104,16 +116,6 @@ impl Csr {
         self.offsets.len() - 1
     }
 
-    /// The fraction of entries that are non-zero.
-    pub fn density(&self) -> f64 {
-        let size = self.rows() * self.cols;
-        if size == 0 {
-            0.0
-        } else {
-            self.indices.len() as f64 / size as f64
-        }
-    }
-
     fn row(&self, r: usize) -> (&[u32], &[f32]) {
         let range = self.offsets[r]..self.offsets[r + 1];
         (&self.indices[range.clone()], &self.values[range])
@@ -136,44 +138,39 @@ pub struct Panels {
 }
 
 impl Panels {
-    fn zeroed(k: usize, n: usize) -> Vec<f32> {
-        vec![0f32; k * n.div_ceil(PANEL) * PANEL]
-    }
-
     /// The panels of the row-major `[k, n]` matrix `m`.
     pub fn from_row_major(m: &[f32], k: usize, n: usize) -> Self {
         assert_eq!(m.len(), k * n, "matrix size");
-        let mut data = Self::zeroed(k, n);
-        if k > 0 {
-            data.par_chunks_mut(k * PANEL)
-                .enumerate()
-                .for_each(|(p, panel)| {
-                    let c0 = p * PANEL;
-                    let w = PANEL.min(n - c0);
-                    for (r, out) in panel.chunks_exact_mut(PANEL).enumerate() {
-                        out[..w].copy_from_slice(&m[r * n + c0..][..w]);
-                    }
-                });
-        }
-        Self { data, k, n }
+        Self::filled(k, n, |c0, width, panel| {
+            for (r, out) in panel.chunks_exact_mut(PANEL).enumerate() {
+                out[..width].copy_from_slice(&m[r * n + c0..][..width]);
+            }
+        })
     }
 
     /// The panels of `wᵀ`, for `w` row-major `[n, k]`.
     pub fn from_transpose(w: &[f32], n: usize, k: usize) -> Self {
         assert_eq!(w.len(), k * n, "matrix size");
-        let mut data = Self::zeroed(k, n);
+        Self::filled(k, n, |c0, width, panel| {
+            // Output rows in order; the reads walk `width` source rows side by side.
+            let src = &w[c0 * k..][..width * k];
+            for (r, out) in panel.chunks_exact_mut(PANEL).enumerate() {
+                for (t, slot) in out[..width].iter_mut().enumerate() {
+                    *slot = src[t * k + r];
+                }
+            }
+        })
+    }
+
+    /// Zeroed panels for `[k, n]`, each filled in parallel by `fill(first column, width, panel)`.
+    fn filled(k: usize, n: usize, fill: impl Fn(usize, usize, &mut [f32]) + Sync) -> Self {
+        let mut data = vec![0f32; k * n.div_ceil(PANEL) * PANEL];
         if k > 0 {
             data.par_chunks_mut(k * PANEL)
                 .enumerate()
                 .for_each(|(p, panel)| {
-                    // Output rows in order; the reads walk `width` source rows side by side.
-                    let width = PANEL.min(n - p * PANEL);
-                    let src = &w[p * PANEL * k..][..width * k];
-                    for (r, out) in panel.chunks_exact_mut(PANEL).enumerate() {
-                        for (t, slot) in out[..width].iter_mut().enumerate() {
-                            *slot = src[t * k + r];
-                        }
-                    }
+                    let c0 = p * PANEL;
+                    fill(c0, PANEL.min(n - c0), panel)
                 });
         }
         Self { data, k, n }
@@ -319,11 +316,21 @@ mod tests {
                 let m = random_sparse(k, n, 1.0, 2);
                 let csr = Csr::from_dense(&a, rows, k);
                 let nnz = a.iter().filter(|v| **v != 0.0).count();
-                assert!((csr.density() - nnz as f64 / (rows * k) as f64).abs() < 1e-12);
+                assert_eq!(csr.indices.len(), nnz);
                 let mut out = vec![f32::NAN; rows * n];
                 sparse_times_dense(&mut out, &csr, &Panels::from_row_major(&m, k, n));
                 assert_product(&out, &a, &m, (rows, k, n), &format!("density {density}"));
             }
+        }
+    }
+
+    #[test]
+    fn only_matrices_sparse_enough_to_pay_get_a_sparse_form() {
+        let (rows, cols) = (30, 50);
+        for (density, sparse) in [(0.0, true), (0.2, true), (0.5, false), (1.0, false)] {
+            let a = random_sparse(rows, cols, density, 8);
+            let csr = Csr::from_dense_if_sparse(&a, rows, cols);
+            assert_eq!(csr.is_some(), sparse, "density {density}");
         }
     }
 
