@@ -91,7 +91,8 @@ pub fn bench(root: &Path, opts: &BenchOptions) -> Result<BenchReport> {
         eprintln!("== criterion: cargo bench -p cae-train --bench perf");
         run(Command::new(cargo())
             .current_dir(root)
-            .env("CAE_BENCH_MNIST_DIR", &opts.mnist_dir)
+            // cae-data's data root: MNIST files directly in it are found.
+            .env("CAE_DATA_DIR", &opts.mnist_dir)
             .args([
                 "bench",
                 "-p",

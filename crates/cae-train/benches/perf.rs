@@ -3,12 +3,12 @@
 //! penalty, backward) on a 600-sample batch, one 600×784 @ 784×1000 matmul (a step does five of
 //! these, the two that involve the input skipping its zeros), and inference (encode + decode) of
 //! the 10,000 test images. f32, CPU. The inputs are real MNIST images, because the products with
-//! the input take time in proportion to its non-zeros: the directory in `$CAE_BENCH_MNIST_DIR`
-//! (`cargo xtask bench` sets it from `--mnist-dir`), else MNIST from the data cache (downloaded
-//! on first use). Inference uses the model as loaded from a file.
+//! the input take time in proportion to its non-zeros: MNIST found as `cae-cli train` finds it
+//! (`$CAE_DATA_DIR`, which `cargo xtask bench` sets from `--mnist-dir`, else the data cache),
+//! downloaded on first use. Inference uses the model as loaded from a file.
 use cae_core::sparse::{sparse_times_dense, Csr, Panels};
 use cae_core::{CaeConfig, ContractiveAutoencoder, DEFAULT_PRESET};
-use cae_data::{Dataset, DatasetSource, LoadOptions, Split};
+use cae_data::{Dataset, DatasetSource, LoadOptions, Split, DATA_DIR_ENV};
 use candle_core::{DType, Device, Tensor};
 use criterion::{criterion_group, criterion_main, Criterion};
 
@@ -16,16 +16,9 @@ use criterion::{criterion_group, criterion_main, Criterion};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// The environment variable naming the MNIST directory to read.
-const MNIST_DIR_ENV: &str = "CAE_BENCH_MNIST_DIR";
-
 fn mnist(split: Split) -> Dataset {
-    let source = match std::env::var(MNIST_DIR_ENV) {
-        Ok(dir) => dir.parse().expect("a directory path"),
-        Err(_) => DatasetSource::Mnist,
-    };
-    Dataset::load(&source, split, &LoadOptions::default()).unwrap_or_else(|e| {
-        panic!("{e:#}\n(set {MNIST_DIR_ENV} to a directory of MNIST IDX files)")
+    Dataset::load(&DatasetSource::Mnist, split, &LoadOptions::default()).unwrap_or_else(|e| {
+        panic!("{e:#}\n(set {DATA_DIR_ENV} to a directory holding the MNIST IDX files)")
     })
 }
 
