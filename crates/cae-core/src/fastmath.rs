@@ -46,7 +46,7 @@ pub(crate) fn sigmoid_and_derivative(a: f32) -> (f32, f32) {
 }
 
 /// `Σ a_i² w_i`, in eight independent lanes (which the compiler vectorises) then combined.
-#[inline]
+#[inline(always)]
 pub(crate) fn sq_dot(a: &[f32], w: &[f32]) -> f32 {
     let mut lanes = [0f32; 8];
     let (a8, w8) = (a.chunks_exact(8), w.chunks_exact(8));
@@ -65,7 +65,7 @@ pub(crate) fn sq_dot(a: &[f32], w: &[f32]) -> f32 {
 }
 
 /// `Σ a_i`, in eight lanes like [`sq_dot`].
-#[inline]
+#[inline(always)]
 pub(crate) fn sum(a: &[f32]) -> f32 {
     let mut lanes = [0f32; 8];
     let a8 = a.chunks_exact(8);

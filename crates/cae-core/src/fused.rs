@@ -10,6 +10,7 @@
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
+use crate::simd::multiversioned;
 use crate::sparse::{self, Csr, Panels};
 use crate::{fastmath, Activation, Result};
 
@@ -99,7 +100,7 @@ fn encoder_product(h: &mut [f32], x: &[f32], x_sparse: Option<&Csr>, w: &[f32], 
 }
 
 /// `(g(a), g'(a), g''(a))`.
-#[inline]
+#[inline(always)]
 fn activation3(act: Activation, a: f32) -> (f32, f32, f32) {
     match act {
         Activation::Sigmoid => {
@@ -121,7 +122,7 @@ fn activation3(act: Activation, a: f32) -> (f32, f32, f32) {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn sigmoid(a: f32) -> f32 {
     fastmath::sigmoid_and_derivative(a).0
 }
@@ -165,13 +166,47 @@ fn block_rows(rows: usize) -> usize {
 }
 
 fn add_into(mut a: Vec<f32>, b: Vec<f32>) -> Vec<f32> {
-    a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+    add_assign(&mut a, &b);
     a
+}
+
+multiversioned! {
+    /// `a += b`.
+    fn add_assign(a: &mut [f32], b: &[f32]) {
+        a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+    }
+}
+
+multiversioned! {
+    /// The reconstruction part of one row: `dz ← (σ(z + c) − x) · scale` in place of `z`, added
+    /// into `grad_c`; returns the row's summed binary cross-entropy on the logits `z + c`.
+    fn bce_row(
+        z_row: &mut [f32],
+        x_row: &[f32],
+        c: &[f32],
+        loss: &mut [f32],
+        grad_c: &mut [f32],
+        scale: f32,
+    ) -> f32 {
+        for i in 0..z_row.len() {
+            let zi = z_row[i] + c[i];
+            let xi = x_row[i];
+            // One exp serves both the loss and σ(z).
+            let e = fastmath::exp(-zi.abs());
+            let inv = 1.0 / (1.0 + e);
+            let sig = if zi >= 0.0 { inv } else { e * inv };
+            loss[i] = zi.max(0.0) - zi * xi + fastmath::ln_1p_unit(e);
+            let dz = (sig - xi) * scale;
+            z_row[i] = dz;
+            grad_c[i] += dz;
+        }
+        fastmath::sum(loss)
+    }
 }
 
 /// `g''(a)` from `g(a)` and `g'(a)`: for every supported activation it is a function of the two,
 /// so the step keeps two arrays per hidden unit instead of three.
-#[inline]
+#[inline(always)]
 fn second_derivative(act: Activation, g: f32, d1: f32) -> f32 {
     match act {
         Activation::Sigmoid => d1 * (1.0 - 2.0 * g),
@@ -181,10 +216,34 @@ fn second_derivative(act: Activation, g: f32, d1: f32) -> f32 {
     }
 }
 
-/// `h ← g(h + b)`, `g' ← g'(h + b)` and `r += g'²` over one row; generic over the activation so
-/// that each activation's loop is compiled (and vectorised) on its own.
-#[inline]
-fn activate_row(
+multiversioned! {
+    /// `h ← g(h + b)`, `g' ← g'(h + b)` and `r += g'²` over one row; returns `Σ_j g'² s_j`, the
+    /// sample's squared Jacobian norm.
+    fn activate_row(
+        act: Activation,
+        h_row: &mut [f32],
+        gp_row: &mut [f32],
+        r: &mut [f32],
+        bias: &[f32],
+        s: &[f32],
+    ) -> f32 {
+        match act {
+            Activation::Sigmoid => {
+                activate_row_with(h_row, gp_row, r, bias, fastmath::sigmoid_and_derivative)
+            }
+            act => activate_row_with(h_row, gp_row, r, bias, |a| {
+                let (g, d1, _) = activation3(act, a);
+                (g, d1)
+            }),
+        }
+        fastmath::sq_dot(gp_row, s)
+    }
+}
+
+/// [`activate_row`] for one activation `f(a) = (g(a), g'(a))`; generic, so that each
+/// activation's loop is compiled (and vectorised) on its own.
+#[inline(always)]
+fn activate_row_with(
     h_row: &mut [f32],
     gp_row: &mut [f32],
     r: &mut [f32],
@@ -199,16 +258,50 @@ fn activate_row(
     }
 }
 
-/// `row ← f(row + bias)`; generic over `f` so that each activation's loop is compiled (and
-/// vectorised) on its own.
-#[inline]
-fn activate_in_place(row: &mut [f32], bias: &[f32], f: impl Fn(f32) -> f32) {
+multiversioned! {
+    /// `row ← g(row + bias)`.
+    fn activate_in_place(act: Activation, row: &mut [f32], bias: &[f32]) {
+        match act {
+            Activation::Sigmoid => activate_in_place_with(row, bias, sigmoid),
+            act => activate_in_place_with(row, bias, |a| activation3(act, a).0),
+        }
+    }
+}
+
+/// [`activate_in_place`] for one activation `f`; generic, so that each activation's loop is
+/// compiled (and vectorised) on its own.
+#[inline(always)]
+fn activate_in_place_with(row: &mut [f32], bias: &[f32], f: impl Fn(f32) -> f32) {
     row.iter_mut().zip(bias).for_each(|(a, b)| *a = f(*a + b));
 }
 
-/// `da ← dh ⊙ g' + pen_scale · g' g'' s` in place over one row, adding `da` into `grad_b`.
-#[inline]
-fn backprop_row(
+multiversioned! {
+    /// `da ← dh ⊙ g' + pen_scale · g' g'' s` in place over one row, adding `da` into `grad_b`.
+    fn backprop_row(
+        act: Activation,
+        row: &mut [f32],
+        gp_row: &[f32],
+        h_row: &[f32],
+        s: &[f32],
+        grad_b: &mut [f32],
+        pen_scale: f32,
+    ) {
+        match act {
+            Activation::Sigmoid => {
+                backprop_row_with(row, gp_row, h_row, s, grad_b, pen_scale, |g, d1| {
+                    d1 * (1.0 - 2.0 * g)
+                })
+            }
+            act => backprop_row_with(row, gp_row, h_row, s, grad_b, pen_scale, |g, d1| {
+                second_derivative(act, g, d1)
+            }),
+        }
+    }
+}
+
+/// [`backprop_row`] for one activation's `g''(g, g')`.
+#[inline(always)]
+fn backprop_row_with(
     row: &mut [f32],
     gp_row: &[f32],
     h_row: &[f32],
@@ -256,16 +349,7 @@ pub(crate) fn one_layer_step(p: &OneLayer, x: &[f32], batch: usize, lambda: f64)
                 .chunks_exact_mut(h_dim)
                 .zip(gp_block.chunks_exact_mut(h_dim))
             {
-                match p.activation {
-                    Activation::Sigmoid => {
-                        activate_row(h_row, gp_row, &mut r, p.b, fastmath::sigmoid_and_derivative)
-                    }
-                    act => activate_row(h_row, gp_row, &mut r, p.b, |a| {
-                        let (g, d1, _) = activation3(act, a);
-                        (g, d1)
-                    }),
-                }
-                let q = fastmath::sq_dot(gp_row, &s);
+                let q = activate_row(p.activation, h_row, gp_row, &mut r, p.b, &s);
                 q_sum += q as f64;
             }
             (q_sum, r)
@@ -291,19 +375,7 @@ pub(crate) fn one_layer_step(p: &OneLayer, x: &[f32], batch: usize, lambda: f64)
             let mut loss = vec![0f32; d];
             let mut sum = 0f64;
             for (z_row, x_row) in z_block.chunks_exact_mut(d).zip(x_block.chunks_exact(d)) {
-                for i in 0..d {
-                    let zi = z_row[i] + p.c[i];
-                    let xi = x_row[i];
-                    // One exp serves both the loss and σ(z).
-                    let e = fastmath::exp(-zi.abs());
-                    let inv = 1.0 / (1.0 + e);
-                    let sig = if zi >= 0.0 { inv } else { e * inv };
-                    loss[i] = zi.max(0.0) - zi * xi + fastmath::ln_1p_unit(e);
-                    let dz = (sig - xi) * scale;
-                    z_row[i] = dz;
-                    grad_c[i] += dz;
-                }
-                sum += fastmath::sum(&loss) as f64;
+                sum += bce_row(z_row, x_row, p.c, &mut loss, &mut grad_c, scale) as f64;
             }
             (sum, grad_c)
         })
@@ -335,16 +407,7 @@ pub(crate) fn one_layer_step(p: &OneLayer, x: &[f32], batch: usize, lambda: f64)
                 .zip(gp_block.chunks_exact(h_dim))
                 .zip(h_block.chunks_exact(h_dim))
             {
-                match p.activation {
-                    Activation::Sigmoid => {
-                        backprop_row(row, gp_row, h_row, &s, &mut grad_b, pen_scale, |g, d1| {
-                            d1 * (1.0 - 2.0 * g)
-                        })
-                    }
-                    act => backprop_row(row, gp_row, h_row, &s, &mut grad_b, pen_scale, |g, d1| {
-                        second_derivative(act, g, d1)
-                    }),
-                }
+                backprop_row(p.activation, row, gp_row, h_row, &s, &mut grad_b, pen_scale);
             }
             grad_b
         })
@@ -356,17 +419,18 @@ pub(crate) fn one_layer_step(p: &OneLayer, x: &[f32], batch: usize, lambda: f64)
     if p.v.is_none() {
         matmul(&mut grad_w, hm.t(), dzm, false);
     }
-    let product_t = x_sparse.as_ref().map(|csr| {
-        // (daᵀ x)ᵀ = xᵀ da, with xᵀ sparse.
-        let mut product_t = vec![0f32; d * h_dim];
-        let da = Panels::from_row_major(&da, b, h_dim);
-        sparse::sparse_times_dense(&mut product_t, &csr.transpose(), &da);
-        product_t
-    });
-    if product_t.is_none() {
-        matmul(&mut grad_w, Mat::new(&da, b, h_dim).t(), xm, true);
+    match &x_sparse {
+        Some(csr) => {
+            add_penalty_weight_gradient(&mut grad_w, p.w, &r, pen_scale);
+            // daᵀ x = (xᵀ da)ᵀ, with xᵀ sparse, added straight into the weights' layout.
+            let da = Panels::from_row_major(&da, b, h_dim);
+            sparse::add_sparse_times_dense_transposed(&mut grad_w, &csr.transpose(), &da);
+        }
+        None => {
+            matmul(&mut grad_w, Mat::new(&da, b, h_dim).t(), xm, true);
+            add_penalty_weight_gradient(&mut grad_w, p.w, &r, pen_scale);
+        }
     }
-    finish_weight_gradient(&mut grad_w, product_t.as_deref(), p.w, &r, pen_scale);
 
     FusedStep {
         bce: bce_sum / (b * d) as f64,
@@ -378,42 +442,21 @@ pub(crate) fn one_layer_step(p: &OneLayer, x: &[f32], batch: usize, lambda: f64)
     }
 }
 
-/// `grad_w[j, i] += product_t[i, j] + pen_scale · r_j · W[j, i]`, in bands of rows of `grad_w` so
-/// that the transposed reads stay within a few cache lines per row of `product_t`.
-fn finish_weight_gradient(
-    grad_w: &mut [f32],
-    product_t: Option<&[f32]>,
-    w: &[f32],
-    r: &[f32],
-    pen_scale: f32,
-) {
-    const BAND: usize = 16;
-    let h_dim = r.len();
-    let d = w.len() / h_dim.max(1);
+/// `grad_w[j, i] += pen_scale · r_j · W[j, i]`, the penalty's part of the weight gradient.
+fn add_penalty_weight_gradient(grad_w: &mut [f32], w: &[f32], r: &[f32], pen_scale: f32) {
+    let d = w.len() / r.len().max(1);
     grad_w
-        .par_chunks_mut(BAND * d)
-        .zip(w.par_chunks(BAND * d))
-        .enumerate()
-        .for_each(|(band, (g_band, w_band))| {
-            let j0 = band * BAND;
-            for (jj, (g_row, w_row)) in g_band
-                .chunks_exact_mut(d)
-                .zip(w_band.chunks_exact(d))
-                .enumerate()
-            {
-                let k = pen_scale * r[j0 + jj];
-                g_row.iter_mut().zip(w_row).for_each(|(g, wv)| *g += k * wv);
-            }
-            if let Some(t) = product_t {
-                let rows = g_band.len() / d;
-                for i in 0..d {
-                    let t_row = &t[i * h_dim + j0..][..rows];
-                    for (jj, &v) in t_row.iter().enumerate() {
-                        g_band[jj * d + i] += v;
-                    }
-                }
-            }
-        });
+        .par_chunks_mut(d)
+        .zip(w.par_chunks(d))
+        .zip(r)
+        .for_each(|((g_row, w_row), &r_j)| add_scaled(g_row, pen_scale * r_j, w_row));
+}
+
+multiversioned! {
+    /// `a += k · b`.
+    fn add_scaled(a: &mut [f32], k: f32, b: &[f32]) {
+        a.iter_mut().zip(b).for_each(|(x, y)| *x += k * y);
+    }
 }
 
 /// The code of a one-layer CAE, `[batch, H]`, and with `decode` also its reconstruction
@@ -438,10 +481,7 @@ pub(crate) fn one_layer_forward(
     let rows = block_rows(batch);
     h.par_chunks_mut(rows * h_dim).for_each(|block| {
         for row in block.chunks_exact_mut(h_dim) {
-            match p.activation {
-                Activation::Sigmoid => activate_in_place(row, p.b, sigmoid),
-                act => activate_in_place(row, p.b, |a| activation3(act, a).0),
-            }
+            activate_in_place(p.activation, row, p.b);
         }
     });
     if !decode {
@@ -452,7 +492,7 @@ pub(crate) fn one_layer_forward(
     matmul(&mut out, hm, p.decoder_matrix(), false);
     out.par_chunks_mut(rows * d).for_each(|block| {
         for row in block.chunks_exact_mut(d) {
-            activate_in_place(row, p.c, sigmoid);
+            activate_in_place(Activation::Sigmoid, row, p.c);
         }
     });
     (h, Some(out))
@@ -460,4 +500,59 @@ pub(crate) fn one_layer_forward(
 
 pub(crate) fn tensor(data: Vec<f32>, shape: &[usize]) -> Result<Tensor> {
     Ok(Tensor::from_vec(data, shape, &Device::Cpu)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simd::tests::portable_only;
+    use rand::{Rng, SeedableRng};
+
+    fn random(n: usize, scale: f32, rng: &mut impl Rng) -> Vec<f32> {
+        (0..n).map(|_| rng.random_range(-scale..scale)).collect()
+    }
+
+    #[test]
+    fn baseline_and_avx2_element_wise_passes_compute_the_same_bits() {
+        let (batch, h_dim, d) = (13, 70, 45);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let (w, b) = (
+            random(h_dim * d, 0.5, &mut rng),
+            random(h_dim, 0.5, &mut rng),
+        );
+        let (v, c) = (random(d * h_dim, 0.5, &mut rng), random(d, 0.5, &mut rng));
+        // Dense, so that the products are `gemm`'s in both runs: the sparse products' AVX2 kernel
+        // fuses its multiply-adds (it is checked on its own in `sparse`).
+        let x: Vec<f32> = (0..batch * d).map(|_| rng.random_range(0.0..1.0)).collect();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for activation in [Activation::Sigmoid, Activation::Tanh, Activation::Softplus] {
+            for tied in [false, true] {
+                let layer = OneLayer {
+                    activation,
+                    w: &w,
+                    b: &b,
+                    v: (!tied).then_some(&v[..]),
+                    c: &c,
+                };
+                let run = || {
+                    let step = one_layer_step(&layer, &x, batch, 0.1);
+                    let (code, out) = one_layer_forward(&layer, &x, batch, true);
+                    let mut all = vec![step.bce as f32, step.sq_norm_mean as f32];
+                    for part in [step.grad_w, step.grad_b, step.grad_c, code, out.unwrap()] {
+                        all.extend(part);
+                    }
+                    all.extend(step.grad_v.unwrap_or_default());
+                    bits(&all)
+                };
+                let (fast, portable) = (run(), portable_only(run));
+                let first_difference = fast.iter().zip(&portable).position(|(a, b)| a != b);
+                assert_eq!(
+                    first_difference,
+                    None,
+                    "{activation:?}, tied {tied}: {} values",
+                    fast.len()
+                );
+            }
+        }
+    }
 }

@@ -53,6 +53,7 @@ mod loss;
 mod mlp;
 mod model;
 mod params;
+mod simd;
 /// Products with a sparse left operand (the input batch), exposed for the benchmarks only: not part
 /// of the supported API.
 #[doc(hidden)]

@@ -4,6 +4,8 @@
 //! `x·Wᵀ` and its weight gradient `δᵀ·x` then do five times the work they need as dense products;
 //! here they skip the zeros. Each output element is summed over the non-zeros in index order, so the
 //! result does not depend on the thread count.
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 /// Above this fraction of non-zeros the dense `gemm` kernel is as fast. Measured for a 600×784 batch
@@ -179,45 +181,108 @@ impl Panels {
 
 /// `out = a · m`: `a` sparse `[R, K]`, `m` dense `[K, n]`, `out` row-major `[R, n]`.
 pub fn sparse_times_dense(out: &mut [f32], a: &Csr, m: &Panels) {
-    let n = m.n;
-    assert_eq!(out.len(), a.rows() * n, "output size");
+    assert_eq!(out.len(), a.rows() * m.n, "output size");
+    product(Output::Rows(out), a, m)
+}
+
+/// `out_t += (a · m)ᵀ`: `a` sparse `[R, K]`, `m` dense `[K, n]`, `out_t` row-major `[n, R]`. For
+/// a weight gradient `δᵀ·x` with `x` sparse, computed as `(xᵀ·δ)ᵀ` straight into the layout of
+/// the weights, without a transposed copy.
+pub fn add_sparse_times_dense_transposed(out_t: &mut [f32], a: &Csr, m: &Panels) {
+    assert_eq!(out_t.len(), a.rows() * m.n, "output size");
+    product(Output::AddTransposed(out_t), a, m)
+}
+
+/// Where a product's sums go.
+enum Output<'a> {
+    /// Stored into the row-major `[R, n]` product.
+    Rows(&'a mut [f32]),
+    /// Added into the row-major `[n, R]` transpose of the product.
+    AddTransposed(&'a mut [f32]),
+}
+
+/// The output of one group of rows; groups write disjoint elements.
+#[derive(Clone, Copy)]
+struct OutPtr {
+    ptr: *mut f32,
+    transposed: bool,
+}
+
+// SAFETY: each group writes only the output elements of its own rows (`product` hands every row
+// to exactly one group), so groups on different threads never touch the same element.
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+fn product(out: Output, a: &Csr, m: &Panels) {
     assert_eq!(m.k, a.cols, "inner dimensions");
-    if n == 0 {
+    let rows = a.rows();
+    if m.n == 0 || rows == 0 {
         return;
     }
+    let out = match out {
+        Output::Rows(o) => OutPtr {
+            ptr: o.as_mut_ptr(),
+            transposed: false,
+        },
+        Output::AddTransposed(o) => OutPtr {
+            ptr: o.as_mut_ptr(),
+            transposed: true,
+        },
+    };
     // A few row groups per thread for balance; within a group the panels are the outer loop, so one
     // panel stays in L2 while every row of the group uses it.
-    let group_rows = a.rows().div_ceil(4 * rayon::current_num_threads()).max(1);
-    out.par_chunks_mut(group_rows * n)
-        .enumerate()
-        .for_each(|(g, out_group)| {
-            let first = g * group_rows;
+    let group_rows = rows.div_ceil(4 * rayon::current_num_threads()).max(1);
+    (0..rows.div_ceil(group_rows))
+        .into_par_iter()
+        .for_each(|g| {
+            let group = g * group_rows..((g + 1) * group_rows).min(rows);
             #[cfg(target_arch = "x86_64")]
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                // SAFETY: the CPU supports the features this function is compiled for.
-                unsafe { group_avx2_fma(out_group, a, first, m) };
+            if crate::simd::has_avx2_fma() {
+                // SAFETY: the CPU supports the features this function is compiled for; the
+                // output pointer's size was checked by the caller and groups are disjoint.
+                unsafe { group_avx2_fma(out, a, group, m) };
                 return;
             }
-            group::<false>(out_group, a, first, m);
+            // SAFETY: as above.
+            unsafe { group_portable(out, a, group, m) };
         });
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn group_avx2_fma(out: &mut [f32], a: &Csr, first_row: usize, m: &Panels) {
-    group::<true>(out, a, first_row, m)
+unsafe fn group_avx2_fma(out: OutPtr, a: &Csr, rows: Range<usize>, m: &Panels) {
+    // SAFETY: passed on from the caller.
+    unsafe { group::<true>(out, a, rows, m) }
 }
 
+unsafe fn group_portable(out: OutPtr, a: &Csr, rows: Range<usize>, m: &Panels) {
+    // SAFETY: passed on from the caller.
+    unsafe { group::<false>(out, a, rows, m) }
+}
+
+/// The products of rows `rows` of `a`, written through `out` (`[R, n]`, or added into `[n, R]`).
+///
+/// # Safety
+/// `out` points to `a.rows() · m.n` elements that no one else touches at their indices for these
+/// rows.
 #[inline(always)]
-fn group<const FMA: bool>(out: &mut [f32], a: &Csr, first_row: usize, m: &Panels) {
-    let n = m.n;
-    let rows = out.len() / n;
+unsafe fn group<const FMA: bool>(out: OutPtr, a: &Csr, rows: Range<usize>, m: &Panels) {
+    let (n, total_rows) = (m.n, a.rows());
     for (p, panel) in m.data.chunks_exact(m.k * PANEL).enumerate() {
         let c0 = p * PANEL;
         let w = PANEL.min(n - c0);
-        for r in 0..rows {
-            let sums = row_panel::<FMA>(a.row(first_row + r), panel);
-            out[r * n + c0..][..w].copy_from_slice(&sums[..w]);
+        for r in rows.clone() {
+            let sums = row_panel::<FMA>(a.row(r), panel);
+            if out.transposed {
+                // Rows in order, so each of the `w` output rows is written left to right.
+                for (t, &v) in sums[..w].iter().enumerate() {
+                    // SAFETY: in bounds (`c0 + t < n`, `r < R`) and this group's own element.
+                    unsafe { *out.ptr.add((c0 + t) * total_rows + r) += v };
+                }
+            } else {
+                // SAFETY: as above, `c0 + w <= n`.
+                unsafe { std::ptr::copy_nonoverlapping(sums.as_ptr(), out.ptr.add(r * n + c0), w) };
+            }
         }
     }
 }
@@ -317,9 +382,33 @@ mod tests {
                 let csr = Csr::from_dense(&a, rows, k);
                 let nnz = a.iter().filter(|v| **v != 0.0).count();
                 assert_eq!(csr.indices.len(), nnz);
+                let panels = Panels::from_row_major(&m, k, n);
                 let mut out = vec![f32::NAN; rows * n];
-                sparse_times_dense(&mut out, &csr, &Panels::from_row_major(&m, k, n));
+                sparse_times_dense(&mut out, &csr, &panels);
                 assert_product(&out, &a, &m, (rows, k, n), &format!("density {density}"));
+                assert_transposed_add(
+                    |out_t| add_sparse_times_dense_transposed(out_t, &csr, &panels),
+                    &out,
+                    (rows, n),
+                );
+            }
+        }
+    }
+
+    /// Checks that `add` adds the transpose of the `[rows, n]` product `product` into what it is
+    /// given, element by element.
+    fn assert_transposed_add(
+        add: impl FnOnce(&mut [f32]),
+        product: &[f32],
+        (rows, n): (usize, usize),
+    ) {
+        let start: Vec<f32> = (0..rows * n).map(|i| i as f32 * 0.25 - 3.0).collect();
+        let mut out_t = start.clone();
+        add(&mut out_t);
+        for r in 0..rows {
+            for c in 0..n {
+                let want = start[c * rows + r] + product[r * n + c];
+                assert_eq!(out_t[c * rows + r], want, "transposed [{c},{r}]");
             }
         }
     }
@@ -345,8 +434,17 @@ mod tests {
             Csr::from_dense(&a, rows, k),
             Panels::from_row_major(&m, k, n),
         );
-        group::<false>(&mut out, &csr, 0, &panels);
+        let portable = |out: &mut [f32], transposed| {
+            let out = OutPtr {
+                ptr: out.as_mut_ptr(),
+                transposed,
+            };
+            // SAFETY: `out` holds `rows · n` elements and this is the only group.
+            unsafe { group_portable(out, &csr, 0..rows, &panels) }
+        };
+        portable(&mut out, false);
         assert_product(&out, &a, &m, (rows, k, n), "portable kernel");
+        assert_transposed_add(|out_t| portable(out_t, true), &out, (rows, n));
     }
 
     #[test]
@@ -381,9 +479,14 @@ mod tests {
                 .num_threads(threads)
                 .build()
                 .unwrap();
+            let panels = Panels::from_row_major(&m, k, n);
             let mut out = vec![0f32; rows * n];
-            pool.install(|| sparse_times_dense(&mut out, &csr, &Panels::from_row_major(&m, k, n)));
-            out
+            let mut out_t = vec![1f32; rows * n];
+            pool.install(|| {
+                sparse_times_dense(&mut out, &csr, &panels);
+                add_sparse_times_dense_transposed(&mut out_t, &csr, &panels);
+            });
+            (out, out_t)
         };
         assert_eq!(run(1), run(3));
     }
