@@ -189,7 +189,7 @@ pub struct EpochMetrics {
     /// Mean Frobenius norm of the encoder Jacobian over the test set.
     #[serde(deserialize_with = "f64_or_nan")]
     pub mean_jacobian_frobenius: f64,
-    /// Wall-clock seconds for the epoch (training and evaluation).
+    /// Wall-clock seconds spent training in the epoch; the test pass after it is not counted.
     #[serde(deserialize_with = "f64_or_nan")]
     pub seconds: f64,
     #[serde(deserialize_with = "f64_or_nan")]
