@@ -13,14 +13,22 @@ pub(crate) fn exp(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let rounded = x * std::f32::consts::LOG2_E + ROUND;
+    let n = rounded - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let p = ((((1.987_569_2e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
         + 1.666_666_5e-1)
         * r
         + 0.5;
     let y = p * (r * r) + r + 1.0;
-    y * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    // `rounded`'s bits are ROUND's plus n (its ulp is 1), so 2^n's exponent comes from integer
+    // arithmetic; an `as i32` cast of n is a saturating scalar conversion that stops the loops
+    // around this function from vectorising (it cost a third of the activation pass's time).
+    let biased = rounded
+        .to_bits()
+        .wrapping_sub(ROUND.to_bits())
+        .wrapping_add(127);
+    y * f32::from_bits(biased << 23)
 }
 
 /// `ln(1 + e)` for `e` in `[0, 1]`, absolute error below 2e-7 (about 2 ulp of ln 2): `2·atanh(t)` with `t = e / (2 + e)`

@@ -467,25 +467,47 @@ multiversioned! {
 /// 256 rows was slower, 2,500 in between.
 const FORWARD_CHUNK_ROWS: usize = 1024;
 
-/// The code of a one-layer CAE, `[batch, H]`, and with `decode` also its reconstruction
-/// probabilities, `[batch, D]`: the forward pass alone, each element-wise stage one multi-threaded
-/// pass after its matrix product.
+/// What [`one_layer_forward`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ForwardOutput {
+    /// The code, `[batch, H]`.
+    Code,
+    /// The reconstruction probabilities, `[batch, D]`; the code is only kept a chunk at a time.
+    Reconstruction,
+}
+
+/// The forward pass of a one-layer CAE alone, `what` it asks for: each element-wise stage is one
+/// multi-threaded pass after its matrix product, chunk by chunk.
 pub(crate) fn one_layer_forward(
     p: &OneLayer,
     x: &[f32],
     batch: usize,
-    decode: bool,
-) -> (Vec<f32>, Option<Vec<f32>>) {
+    what: ForwardOutput,
+) -> Vec<f32> {
     let h_dim = p.b.len();
     let d = p.c.len();
-    let mut h = vec![0f32; batch * h_dim];
+    let decode = what == ForwardOutput::Reconstruction;
+    // A reconstruction needs the code of one chunk at a time: a buffer of one chunk, reused, is
+    // not paged in afresh for every 1,024 rows and stays in cache.
+    let mut h = vec![
+        0f32;
+        h_dim
+            * if decode {
+                FORWARD_CHUNK_ROWS.min(batch)
+            } else {
+                batch
+            }
+    ];
     let mut out = vec![0f32; if decode { batch * d } else { 0 }];
     // Built once, by the first chunk that is sparse enough to use it.
     let w_panels = OnceCell::new();
     for start in (0..batch).step_by(FORWARD_CHUNK_ROWS) {
         let rows = FORWARD_CHUNK_ROWS.min(batch - start);
         let x = &x[start * d..(start + rows) * d];
-        let h = &mut h[start * h_dim..(start + rows) * h_dim];
+        let h = match what {
+            ForwardOutput::Code => &mut h[start * h_dim..(start + rows) * h_dim],
+            ForwardOutput::Reconstruction => &mut h[..rows * h_dim],
+        };
         match Csr::from_dense_if_sparse(x, rows, d) {
             Some(csr) => sparse::sparse_times_dense(
                 h,
@@ -510,7 +532,11 @@ pub(crate) fn one_layer_forward(
             });
         }
     }
-    (h, decode.then_some(out))
+    if decode {
+        out
+    } else {
+        h
+    }
 }
 
 pub(crate) fn tensor(data: Vec<f32>, shape: &[usize]) -> Result<Tensor> {
@@ -551,9 +577,10 @@ mod tests {
                 };
                 let run = || {
                     let step = one_layer_step(&layer, &x, batch, 0.1);
-                    let (code, out) = one_layer_forward(&layer, &x, batch, true);
+                    let code = one_layer_forward(&layer, &x, batch, ForwardOutput::Code);
+                    let out = one_layer_forward(&layer, &x, batch, ForwardOutput::Reconstruction);
                     let mut all = vec![step.bce as f32, step.sq_norm_mean as f32];
-                    for part in [step.grad_w, step.grad_b, step.grad_c, code, out.unwrap()] {
+                    for part in [step.grad_w, step.grad_b, step.grad_c, code, out] {
                         all.extend(part);
                     }
                     all.extend(step.grad_v.unwrap_or_default());

@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::conv::{ConvNet, ConvTrace};
-use crate::fused::{one_layer_forward, one_layer_step, tensor, OneLayer};
+use crate::fused::{one_layer_forward, one_layer_step, tensor, ForwardOutput, OneLayer};
 use crate::host::HostF32;
 use crate::loss::bce_with_logits;
 use crate::mlp::{mean_probe_sq_norm, Mlp, Trace};
@@ -116,7 +116,7 @@ impl ContractiveAutoencoder {
 
     /// The code `g(x)`, `[B, code_dim]`.
     pub fn encode(&self, x: &Tensor) -> Result<Tensor> {
-        if let Some((code, _)) = self.fused_forward(x, false)? {
+        if let Some(code) = self.fused_forward(x, ForwardOutput::Code)? {
             return Ok(code);
         }
         Ok(match &self.network {
@@ -140,7 +140,7 @@ impl ContractiveAutoencoder {
 
     /// Reconstruction of `x`, in [0, 1].
     pub fn reconstruct(&self, x: &Tensor) -> Result<Tensor> {
-        if let Some((_, Some(reconstruction))) = self.fused_forward(x, true)? {
+        if let Some(reconstruction) = self.fused_forward(x, ForwardOutput::Reconstruction)? {
             return Ok(reconstruction);
         }
         self.decode(&self.encode(x)?)
@@ -149,7 +149,7 @@ impl ContractiveAutoencoder {
     /// The forward pass of a one-layer MLP through the fused CPU kernel, for inference: only when
     /// nothing tracks gradients (neither `x` nor any weight is a variable or the result of a
     /// tracked op), so that results used with `backward()` still come from candle's ops.
-    fn fused_forward(&self, x: &Tensor, decode: bool) -> Result<Option<(Tensor, Option<Tensor>)>> {
+    fn fused_forward(&self, x: &Tensor, what: ForwardOutput) -> Result<Option<Tensor>> {
         let Some(fused) = self.fused_operands(x)? else {
             return Ok(None);
         };
@@ -157,13 +157,12 @@ impl ContractiveAutoencoder {
             return Ok(None);
         }
         let batch = fused.batch;
-        let (code, reconstruction) =
-            fused.with_host(x, |layer, xs| one_layer_forward(layer, xs, batch, decode))?;
-        let code = tensor(code, &[batch, fused.b.elem_count()])?;
-        let reconstruction = reconstruction
-            .map(|r| tensor(r, &[batch, fused.c.elem_count()]))
-            .transpose()?;
-        Ok(Some((code, reconstruction)))
+        let values = fused.with_host(x, |layer, xs| one_layer_forward(layer, xs, batch, what))?;
+        let width = match what {
+            ForwardOutput::Code => fused.b.elem_count(),
+            ForwardOutput::Reconstruction => fused.c.elem_count(),
+        };
+        Ok(Some(tensor(values, &[batch, width])?))
     }
 
     /// The one-layer MLP's weights, when the fused CPU kernels can take this model and `x` (a

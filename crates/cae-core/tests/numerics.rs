@@ -170,43 +170,60 @@ fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
         .fold(0.0, f32::max)
 }
 
+/// The same freshly initialised weights twice: held in variables, which take candle's ops, and
+/// loaded from a file (plain tensors, nothing tracked), which take the fused kernel.
+fn tracked_and_loaded(
+    config: &cae_core::CaeConfig,
+    seed: u64,
+) -> (ContractiveAutoencoder, ContractiveAutoencoder) {
+    let (tracked, varmap) =
+        ContractiveAutoencoder::init(config, seed, DType::F32, &Device::Cpu).unwrap();
+    let bytes = cae_core::model_to_bytes(config, &varmap, &Default::default()).unwrap();
+    let loaded = cae_core::model_from_bytes(&bytes, "m".as_ref(), &Device::Cpu)
+        .unwrap()
+        .model(DType::F32, &Device::Cpu)
+        .unwrap();
+    (tracked, loaded)
+}
+
+/// The fused kernel's code and reconstruction of `x` are candle's to 1e-5.
+fn assert_fused_inference_matches_candle_ops(config: &cae_core::CaeConfig, x: &Tensor, what: &str) {
+    let (tracked, loaded) = tracked_and_loaded(config, 4);
+    let code = max_abs_diff(&loaded.encode(x).unwrap(), &tracked.encode(x).unwrap());
+    assert!(code < 1e-5, "{what}: codes differ by {code}");
+    let rec = max_abs_diff(
+        &loaded.reconstruct(x).unwrap(),
+        &tracked.reconstruct(x).unwrap(),
+    );
+    assert!(rec < 1e-5, "{what}: reconstructions differ by {rec}");
+}
+
 #[test]
 fn fused_inference_matches_candle_ops_for_every_activation_tied_and_untied_dense_and_sparse() {
-    use std::collections::BTreeMap;
     for_each_fused_case(|config, sparse, what| {
-        // Weights held in variables take candle's ops; the same weights loaded from a file
-        // (plain tensors, nothing tracked) take the fused kernel.
-        let (tracked, varmap) =
-            ContractiveAutoencoder::init(&config, 4, DType::F32, &Device::Cpu).unwrap();
-        let bytes = cae_core::model_to_bytes(&config, &varmap, &BTreeMap::new()).unwrap();
-        let loaded = cae_core::model_from_bytes(&bytes, "m".as_ref(), &Device::Cpu)
-            .unwrap()
-            .model(DType::F32, &Device::Cpu)
-            .unwrap();
         let mut x = (Tensor::rand(-3f32, 3f32, (9, 12), &Device::Cpu).unwrap() * 4.0).unwrap();
         if sparse {
             x = mostly_zero(x);
         }
-        let code = max_abs_diff(&loaded.encode(&x).unwrap(), &tracked.encode(&x).unwrap());
-        assert!(code < 1e-5, "{what}: codes differ by {code}");
-        let rec = max_abs_diff(
-            &loaded.reconstruct(&x).unwrap(),
-            &tracked.reconstruct(&x).unwrap(),
-        );
-        assert!(rec < 1e-5, "{what}: reconstructions differ by {rec}");
+        assert_fused_inference_matches_candle_ops(&config, &x, what);
     });
 }
 
 #[test]
+fn fused_inference_of_a_batch_of_several_chunks_with_sparse_and_dense_rows_matches_candle_ops() {
+    // 2,500 rows cross the fused forward pass's 1,024-row chunks: the first chunk is mostly
+    // zeros (sparse product), the rest dense, the last one short.
+    let config = common::mlp_config(&[], 70, cae_core::Activation::Sigmoid, false);
+    let sparse = mostly_zero(Tensor::rand(0f32, 1f32, (1100, 12), &Device::Cpu).unwrap());
+    let dense = Tensor::rand(0f32, 1f32, (1400, 12), &Device::Cpu).unwrap();
+    let x = Tensor::cat(&[&sparse, &dense], 0).unwrap();
+    assert_fused_inference_matches_candle_ops(&config, &x, "2,500 rows");
+}
+
+#[test]
 fn reconstruction_of_a_variable_input_still_has_a_gradient() {
-    use std::collections::BTreeMap;
     let config = common::mlp_config(&[], 7, cae_core::Activation::Sigmoid, false);
-    let (_, varmap) = ContractiveAutoencoder::init(&config, 4, DType::F32, &Device::Cpu).unwrap();
-    let bytes = cae_core::model_to_bytes(&config, &varmap, &BTreeMap::new()).unwrap();
-    let model = cae_core::model_from_bytes(&bytes, "m".as_ref(), &Device::Cpu)
-        .unwrap()
-        .model(DType::F32, &Device::Cpu)
-        .unwrap();
+    let (_, model) = tracked_and_loaded(&config, 4);
     let x =
         candle_core::Var::from_tensor(&Tensor::rand(0f32, 1f32, (3, 12), &Device::Cpu).unwrap())
             .unwrap();
