@@ -4,9 +4,9 @@
 //!
 //! 1. criterion (`cae-train/benches/perf.rs`, on MNIST images): one training step, one dense
 //!    600×784×1000 matmul, the same product with the input's zeros skipped, and inference of the
-//!    10,000 test images, from which the matrix-product share of a step and the achieved GFLOP/s
-//!    follow (a step does five such products: two forward, three backward; the two that involve
-//!    the input skip its zeros, the other three are dense);
+//!    10,000 test images, from which the achieved GFLOP/s follow (a step does five such products:
+//!    two forward, three backward; the two that involve the input skip its zeros, the other three
+//!    are dense); beside them, the share of a step spent in those products, timed inside 50 steps;
 //! 2. a real `cae-cli train` run on MNIST (release build): seconds per epoch, samples/s, test BCE
 //!    and the peak resident memory of the process;
 //! 3. the PyTorch reference (`../shared/peers/torch/`): the same training run, its inference and
@@ -24,6 +24,8 @@ pub const STEP_MATMUL_FLOPS: f64 = 5.0 * 2.0 * 600.0 * 784.0 * 1000.0;
 pub const MATMUL_FLOPS: f64 = 2.0 * 600.0 * 784.0 * 1000.0;
 /// Images in the inference benchmark (the MNIST test set).
 pub const INFER_IMAGES: f64 = 10_000.0;
+/// Where `cae-train/benches/perf.rs` writes the share of a step spent in matrix products.
+pub const PRODUCT_SHARE_FILE_ENV: &str = "CAE_BENCH_PRODUCT_SHARE_FILE";
 /// The criterion group of `cae-train/benches/perf.rs`.
 pub const CRITERION_GROUP: &str = "perf";
 
@@ -56,7 +58,7 @@ pub struct Figures {
     /// Seconds of one training step (criterion median), cae only.
     pub step_seconds: Option<f64>,
     /// Share of a step spent in its five matrix products (three dense, two with the input's zeros
-    /// skipped), at their measured speeds.
+    /// skipped; operand packing included), timed inside the steps themselves.
     pub matmul_share: Option<f64>,
     /// The flops of a step's five products done densely, divided by the step's time (so skipping
     /// zeros raises it, as it raises the speed a user sees).
@@ -89,10 +91,16 @@ pub fn bench(root: &Path, opts: &BenchOptions) -> Result<BenchReport> {
     let mut cae = Figures::default();
     if !opts.skip_criterion {
         eprintln!("== criterion: cargo bench -p cae-train --bench perf");
+        let share_file = scratch.join("product-share.json");
+        if share_file.exists() {
+            std::fs::remove_file(&share_file)
+                .with_context(|| format!("cannot remove {}", share_file.display()))?;
+        }
         run(Command::new(cargo())
             .current_dir(root)
             // cae-data's data root: MNIST files directly in it are found.
             .env("CAE_DATA_DIR", &opts.mnist_dir)
+            .env(PRODUCT_SHARE_FILE_ENV, &share_file)
             .args([
                 "bench",
                 "-p",
@@ -107,11 +115,13 @@ pub fn bench(root: &Path, opts: &BenchOptions) -> Result<BenchReport> {
         };
         let step = median("train_step")?;
         let matmul = median("matmul_600x784x1000")?;
-        let sparse = median("sparse_product_600x784x1000")?;
         let infer = median("infer_10k")?;
         cae.step_seconds = Some(step);
         cae.matmul_gflops = Some(MATMUL_FLOPS / matmul / 1e9);
-        cae.matmul_share = Some(((3.0 * matmul + 2.0 * sparse) / step).min(1.0));
+        cae.matmul_share = Some(parse_product_share(
+            &std::fs::read_to_string(&share_file)
+                .with_context(|| format!("the perf bench wrote no {}", share_file.display()))?,
+        )?);
         cae.step_gflops = Some(STEP_MATMUL_FLOPS / step / 1e9);
         cae.inference_images_per_second = Some(INFER_IMAGES / infer);
     }
@@ -302,6 +312,19 @@ pub fn parse_torch_history(json: &str) -> Result<Vec<EpochFigures>> {
         .collect::<Result<Vec<_>>>()?;
     ensure!(!epochs.is_empty(), "PyTorch JSON has no epochs");
     Ok(epochs)
+}
+
+/// The `share` field of the perf bench's product-share JSON.
+pub fn parse_product_share(json: &str) -> Result<f64> {
+    let value: serde_json::Value = serde_json::from_str(json).context("product-share JSON")?;
+    let share = value["share"]
+        .as_f64()
+        .context("product-share JSON has no numeric `share`")?;
+    ensure!(
+        (0.0..=1.0).contains(&share),
+        "product share {share} is not in [0, 1]"
+    );
+    Ok(share)
 }
 
 /// Images/s from `bench.py infer`'s line `... (19,607 img/s) over 20 reps`.
@@ -519,6 +542,16 @@ mod tests {
         assert_eq!(median(e.iter().map(|e| e.seconds).collect()), 7.0);
         assert!(parse_metrics_csv("epoch,seconds\n1,2\n").is_err());
         assert!(parse_metrics_csv("seconds,samples_per_second,test_bce\n").is_err());
+    }
+
+    #[test]
+    fn product_share_is_read_and_must_be_a_fraction() {
+        let json =
+            r#"{"share": 0.85, "product_seconds": 0.034, "step_seconds": 0.04, "steps": 50}"#;
+        assert_eq!(parse_product_share(json).unwrap(), 0.85);
+        assert!(parse_product_share(r#"{"share": 1.2}"#).is_err());
+        assert!(parse_product_share(r#"{"steps": 50}"#).is_err());
+        assert!(parse_product_share("not json").is_err());
     }
 
     #[test]

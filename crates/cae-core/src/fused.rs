@@ -12,6 +12,7 @@ use std::cell::OnceCell;
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
+use crate::product_timing;
 use crate::simd::multiversioned;
 use crate::sparse::{self, Csr, Panels};
 use crate::{fastmath, Activation, Result};
@@ -62,7 +63,7 @@ fn matmul(dst: &mut [f32], a: Mat, b: Mat, accumulate: bool) {
     };
     // SAFETY: the asserts above bound every index gemm reads or writes through these strides, and `dst`
     // is exclusively borrowed and does not alias `a` or `b`.
-    unsafe {
+    product_timing::timed(|| unsafe {
         gemm::gemm(
             a.rows,
             b.cols,
@@ -84,14 +85,16 @@ fn matmul(dst: &mut [f32], a: Mat, b: Mat, accumulate: bool) {
             false,
             parallelism,
         )
-    }
+    })
 }
 
 /// `h = x · Wᵀ` (`W` is `[H, D]`), skipping the input's zeros when `x_sparse` holds them.
 fn encoder_product(h: &mut [f32], x: &[f32], x_sparse: Option<&Csr>, w: &[f32], h_dim: usize) {
     let d = w.len() / h_dim.max(1);
     match x_sparse {
-        Some(csr) => sparse::sparse_times_dense(h, csr, &Panels::from_transpose(w, h_dim, d)),
+        Some(csr) => product_timing::timed(|| {
+            sparse::sparse_times_dense(h, csr, &Panels::from_transpose(w, h_dim, d))
+        }),
         None => matmul(
             h,
             Mat::new(x, x.len() / d.max(1), d),
@@ -337,7 +340,7 @@ pub(crate) fn one_layer_step(p: &OneLayer, x: &[f32], batch: usize, lambda: f64)
 
     // Encoder: a = x Wᵀ + b, then h = g(a) in place and g'(a); per sample the penalty
     // q = Σ_j g'² s_j, and r_j = Σ_samples g'² for the penalty's weight gradient.
-    let x_sparse = Csr::from_dense_if_sparse(x, b, d);
+    let x_sparse = product_timing::timed(|| Csr::from_dense_if_sparse(x, b, d));
     let mut h = vec![0f32; b * h_dim];
     encoder_product(&mut h, x, x_sparse.as_ref(), p.w, h_dim);
     let mut gp = vec![0f32; b * h_dim];
@@ -425,8 +428,10 @@ pub(crate) fn one_layer_step(p: &OneLayer, x: &[f32], batch: usize, lambda: f64)
         Some(csr) => {
             add_penalty_weight_gradient(&mut grad_w, p.w, &r, pen_scale);
             // daᵀ x = (xᵀ da)ᵀ, with xᵀ sparse, added straight into the weights' layout.
-            let da = Panels::from_row_major(&da, b, h_dim);
-            sparse::add_sparse_times_dense_transposed(&mut grad_w, &csr.transpose(), &da);
+            product_timing::timed(|| {
+                let da = Panels::from_row_major(&da, b, h_dim);
+                sparse::add_sparse_times_dense_transposed(&mut grad_w, &csr.transpose(), &da);
+            });
         }
         None => {
             matmul(&mut grad_w, Mat::new(&da, b, h_dim).t(), xm, true);

@@ -53,6 +53,10 @@ mod loss;
 mod mlp;
 mod model;
 mod params;
+/// Time spent in the fused kernels' matrix products, for the benchmarks only (the
+/// `product-timing` feature): not part of the supported API.
+#[doc(hidden)]
+pub mod product_timing;
 mod simd;
 /// Products with a sparse left operand (the input batch), exposed for the benchmarks only: not part
 /// of the supported API.

@@ -11,6 +11,7 @@ use cae_core::{CaeConfig, ContractiveAutoencoder, DEFAULT_PRESET};
 use cae_data::{Dataset, DatasetSource, LoadOptions, Split, DATA_DIR_ENV};
 use candle_core::{DType, Device, Tensor};
 use criterion::{criterion_group, criterion_main, Criterion};
+use std::time::Instant;
 
 // The allocator `cae-cli` uses, so that these figures are the binary's.
 #[global_allocator]
@@ -43,6 +44,7 @@ fn perf(c: &mut Criterion) {
     group.bench_function("train_step", |b| {
         b.iter(|| model.loss_and_gradients(&batch, 1e-4).unwrap())
     });
+    product_share(&model, &batch);
     group.bench_function("matmul_600x784x1000", |b| {
         b.iter(|| batch.matmul(&weights).unwrap())
     });
@@ -71,6 +73,42 @@ fn perf(c: &mut Criterion) {
         b.iter(|| loaded.reconstruct(&test_set).unwrap())
     });
     group.finish();
+}
+
+// A zero share from a build that does not count would be a wrong figure, not a missing one.
+const _: () = assert!(
+    cae_core::product_timing::ENABLED,
+    "cae-core was built without its product-timing feature"
+);
+
+/// Where `product_share` writes its figures as JSON (`cargo xtask bench` sets it).
+pub const PRODUCT_SHARE_FILE_ENV: &str = "CAE_BENCH_PRODUCT_SHARE_FILE";
+
+/// The share of a training step spent in its matrix products, timed inside the same steps
+/// (cae-core's `product-timing` feature, which this crate's dev-dependency turns on).
+fn product_share(model: &ContractiveAutoencoder, batch: &Tensor) {
+    const STEPS: u32 = 50;
+    model.loss_and_gradients(batch, 1e-4).unwrap();
+    cae_core::product_timing::take_nanos();
+    let start = Instant::now();
+    for _ in 0..STEPS {
+        model.loss_and_gradients(batch, 1e-4).unwrap();
+    }
+    let step_seconds = start.elapsed().as_secs_f64() / f64::from(STEPS);
+    let product_seconds = cae_core::product_timing::take_nanos() as f64 * 1e-9 / f64::from(STEPS);
+    let share = product_seconds / step_seconds;
+    println!(
+        "perf/product_share: {share:.3} ({:.1} ms of products in a {:.1} ms step, mean of {STEPS})",
+        product_seconds * 1e3,
+        step_seconds * 1e3
+    );
+    if let Some(path) = std::env::var_os(PRODUCT_SHARE_FILE_ENV) {
+        let json = format!(
+            "{{\"share\": {share}, \"product_seconds\": {product_seconds}, \"step_seconds\": {step_seconds}, \"steps\": {STEPS}}}\n"
+        );
+        std::fs::write(&path, json)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.to_string_lossy()));
+    }
 }
 
 criterion_group!(benches, perf);
