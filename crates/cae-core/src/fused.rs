@@ -7,7 +7,7 @@
 //! The two products that involve the input batch skip its zeros when it is mostly background
 //! (see [`crate::sparse`]).
 //! The result is checked against candle's autograd on the same model in the tests.
-use std::cell::OnceCell;
+use std::sync::OnceLock;
 
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
@@ -52,10 +52,14 @@ impl<'a> Mat<'a> {
 
 /// `dst = a · b` (or `dst += a · b` when `accumulate`), `dst` row-major `[a.rows, b.cols]`.
 fn matmul(dst: &mut [f32], a: Mat, b: Mat, accumulate: bool) {
+    matmul_on(dst, a, b, accumulate, rayon::current_num_threads());
+}
+
+/// [`matmul`] on `threads` threads (1: on the calling thread alone).
+fn matmul_on(dst: &mut [f32], a: Mat, b: Mat, accumulate: bool, threads: usize) {
     assert_eq!(a.cols, b.rows, "inner dimensions");
     assert_eq!(dst.len(), a.rows * b.cols, "output size");
     assert!(a.data.len() >= a.rows * a.cols && b.data.len() >= b.rows * b.cols);
-    let threads = rayon::current_num_threads();
     let parallelism = if threads > 1 {
         gemm::Parallelism::Rayon(threads)
     } else {
@@ -466,23 +470,25 @@ multiversioned! {
     }
 }
 
-/// Rows of a batch that [`one_layer_forward`] carries through all its stages before the next: the
-/// chunk's code and reconstruction (4 MB for MNIST) stay in cache between the stages. On the 10,000
-/// MNIST test images, chunks of 1,024 rows took the forward pass from 169-232 ms to 162-165 ms;
-/// 256 rows was slower, 2,500 in between.
-const FORWARD_CHUNK_ROWS: usize = 1024;
+/// Rows of a batch that one thread of [`one_layer_forward`] carries through every stage on its own
+/// (single-threaded products, its code in a buffer of its own), so that the threads never wait for
+/// each other between stages and a task's code stays in cache until it is decoded. On the 10,000
+/// MNIST test images (criterion, six interleaved runs each) this took the pass from 185-210 ms with
+/// every stage spread over both threads in 1,024-row chunks to 149-203 ms; tasks of 128, 256 and
+/// 1,024 rows were slower than 512.
+const FORWARD_TASK_ROWS: usize = 512;
 
 /// What [`one_layer_forward`] returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ForwardOutput {
     /// The code, `[batch, H]`.
     Code,
-    /// The reconstruction probabilities, `[batch, D]`; the code is only kept a chunk at a time.
+    /// The reconstruction probabilities, `[batch, D]`; the code is only kept a task at a time.
     Reconstruction,
 }
 
-/// The forward pass of a one-layer CAE alone, `what` it asks for: each element-wise stage is one
-/// multi-threaded pass after its matrix product, chunk by chunk.
+/// The forward pass of a one-layer CAE alone, `what` it asks for, in tasks of
+/// [`FORWARD_TASK_ROWS`] rows spread over the threads.
 pub(crate) fn one_layer_forward(
     p: &OneLayer,
     x: &[f32],
@@ -491,56 +497,53 @@ pub(crate) fn one_layer_forward(
 ) -> Vec<f32> {
     let h_dim = p.b.len();
     let d = p.c.len();
-    let decode = what == ForwardOutput::Reconstruction;
-    // A reconstruction needs the code of one chunk at a time: a buffer of one chunk, reused, is
-    // not paged in afresh for every 1,024 rows and stays in cache.
-    let mut h = vec![
-        0f32;
-        h_dim
-            * if decode {
-                FORWARD_CHUNK_ROWS.min(batch)
-            } else {
-                batch
-            }
-    ];
-    let mut out = vec![0f32; if decode { batch * d } else { 0 }];
-    // Built once, by the first chunk that is sparse enough to use it.
-    let w_panels = OnceCell::new();
-    for start in (0..batch).step_by(FORWARD_CHUNK_ROWS) {
-        let rows = FORWARD_CHUNK_ROWS.min(batch - start);
-        let x = &x[start * d..(start + rows) * d];
-        let h = match what {
-            ForwardOutput::Code => &mut h[start * h_dim..(start + rows) * h_dim],
-            ForwardOutput::Reconstruction => &mut h[..rows * h_dim],
-        };
+    let task = FORWARD_TASK_ROWS.min(batch).max(1);
+    // Built once, by the first task that is sparse enough to use it.
+    let w_panels = OnceLock::new();
+    let forward = |x: &[f32], h: &mut [f32], out: Option<&mut [f32]>| {
+        let rows = x.len() / d.max(1);
         match Csr::from_dense_if_sparse(x, rows, d) {
             Some(csr) => sparse::sparse_times_dense(
                 h,
                 &csr,
                 w_panels.get_or_init(|| Panels::from_transpose(p.w, h_dim, d)),
             ),
-            None => encoder_product(h, x, None, p.w, h_dim),
+            None => matmul_on(
+                h,
+                Mat::new(x, rows, d),
+                Mat::new(p.w, h_dim, d).t(),
+                false,
+                1,
+            ),
         }
-        let block = block_rows(rows);
-        h.par_chunks_mut(block * h_dim).for_each(|h| {
-            for row in h.chunks_exact_mut(h_dim) {
-                activate_in_place(p.activation, row, p.b);
+        for row in h.chunks_exact_mut(h_dim) {
+            activate_in_place(p.activation, row, p.b);
+        }
+        if let Some(out) = out {
+            matmul_on(out, Mat::new(h, rows, h_dim), p.decoder_matrix(), false, 1);
+            for row in out.chunks_exact_mut(d) {
+                activate_in_place(Activation::Sigmoid, row, p.c);
             }
-        });
-        if decode {
-            let out = &mut out[start * d..(start + rows) * d];
-            matmul(out, Mat::new(h, rows, h_dim), p.decoder_matrix(), false);
-            out.par_chunks_mut(block * d).for_each(|out| {
-                for row in out.chunks_exact_mut(d) {
-                    activate_in_place(Activation::Sigmoid, row, p.c);
-                }
-            });
         }
-    }
-    if decode {
-        out
-    } else {
-        h
+    };
+    match what {
+        ForwardOutput::Code => {
+            let mut h = vec![0f32; batch * h_dim];
+            h.par_chunks_mut((task * h_dim).max(1))
+                .zip(x.par_chunks((task * d).max(1)))
+                .for_each(|(h, x)| forward(x, h, None));
+            h
+        }
+        ForwardOutput::Reconstruction => {
+            let mut out = vec![0f32; batch * d];
+            out.par_chunks_mut((task * d).max(1))
+                .zip(x.par_chunks((task * d).max(1)))
+                .for_each_init(
+                    || vec![0f32; task * h_dim],
+                    |h, (out, x)| forward(x, &mut h[..out.len() / d * h_dim], Some(out)),
+                );
+            out
+        }
     }
 }
 

@@ -210,9 +210,9 @@ fn fused_inference_matches_candle_ops_for_every_activation_tied_and_untied_dense
 }
 
 #[test]
-fn fused_inference_of_a_batch_of_several_chunks_with_sparse_and_dense_rows_matches_candle_ops() {
-    // 2,500 rows cross the fused forward pass's 1,024-row chunks: the first chunk is mostly
-    // zeros (sparse product), the rest dense, the last one short.
+fn fused_inference_of_a_batch_of_several_tasks_with_sparse_and_dense_rows_matches_candle_ops() {
+    // 2,500 rows cross the fused forward pass's 512-row tasks: the first two are mostly zeros
+    // (sparse product), the rest dense, the last one short.
     let config = common::mlp_config(&[], 70, cae_core::Activation::Sigmoid, false);
     let sparse = mostly_zero(Tensor::rand(0f32, 1f32, (1100, 12), &Device::Cpu).unwrap());
     let dense = Tensor::rand(0f32, 1f32, (1400, 12), &Device::Cpu).unwrap();
