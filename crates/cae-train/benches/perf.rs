@@ -5,7 +5,8 @@
 //! the 10,000 test images. f32, CPU. The inputs are real MNIST images, because the products with
 //! the input take time in proportion to its non-zeros: MNIST found as `cae-cli train` finds it
 //! (`$CAE_DATA_DIR`, which `cargo xtask bench` sets from `--mnist-dir`, else the data cache),
-//! downloaded on first use. Inference uses the model as loaded from a file.
+//! downloaded on first use. Inference uses the model as loaded from a file. Before the matmul, 50
+//! timed steps give the share of a step spent in its matrix products (`perf/product_share`).
 use cae_core::sparse::{sparse_times_dense, Csr, Panels};
 use cae_core::{CaeConfig, ContractiveAutoencoder, DEFAULT_PRESET};
 use cae_data::{Dataset, DatasetSource, LoadOptions, Split, DATA_DIR_ENV};
