@@ -92,19 +92,41 @@ fn matmul_on(dst: &mut [f32], a: Mat, b: Mat, accumulate: bool, threads: usize) 
     })
 }
 
-/// `h = x · Wᵀ` (`W` is `[H, D]`), skipping the input's zeros when `x_sparse` holds them.
-fn encoder_product(h: &mut [f32], x: &[f32], x_sparse: Option<&Csr>, w: &[f32], h_dim: usize) {
-    let d = w.len() / h_dim.max(1);
-    match x_sparse {
-        Some(csr) => product_timing::timed(|| {
-            sparse::sparse_times_dense(h, csr, &Panels::from_transpose(w, h_dim, d))
-        }),
-        None => matmul(
-            h,
-            Mat::new(x, x.len() / d.max(1), d),
-            Mat::new(w, h_dim, d).t(),
-            false,
-        ),
+/// The encoder's weights `W`, `[H, D]`, for products `x · Wᵀ`: packed for the sparse kernel by the
+/// first product whose input is sparse, and then reused by the others.
+struct EncoderWeights<'a> {
+    w: &'a [f32],
+    h_dim: usize,
+    panels: OnceLock<Panels>,
+}
+
+impl<'a> EncoderWeights<'a> {
+    fn new(w: &'a [f32], h_dim: usize) -> Self {
+        Self {
+            w,
+            h_dim,
+            panels: OnceLock::new(),
+        }
+    }
+
+    /// `h = x · Wᵀ` on `threads` threads, skipping the input's zeros when `x_sparse` holds them.
+    fn product(&self, h: &mut [f32], x: &[f32], x_sparse: Option<&Csr>, threads: usize) {
+        let d = self.w.len() / self.h_dim.max(1);
+        match x_sparse {
+            Some(csr) => product_timing::timed(|| {
+                let panels = self
+                    .panels
+                    .get_or_init(|| Panels::from_transpose(self.w, self.h_dim, d));
+                sparse::sparse_times_dense(h, csr, panels)
+            }),
+            None => matmul_on(
+                h,
+                Mat::new(x, x.len() / d.max(1), d),
+                Mat::new(self.w, self.h_dim, d).t(),
+                false,
+                threads,
+            ),
+        }
     }
 }
 
@@ -346,7 +368,12 @@ pub(crate) fn one_layer_step(p: &OneLayer, x: &[f32], batch: usize, lambda: f64)
     // q = Σ_j g'² s_j, and r_j = Σ_samples g'² for the penalty's weight gradient.
     let x_sparse = product_timing::timed(|| Csr::from_dense_if_sparse(x, b, d));
     let mut h = vec![0f32; b * h_dim];
-    encoder_product(&mut h, x, x_sparse.as_ref(), p.w, h_dim);
+    EncoderWeights::new(p.w, h_dim).product(
+        &mut h,
+        x,
+        x_sparse.as_ref(),
+        rayon::current_num_threads(),
+    );
     let mut gp = vec![0f32; b * h_dim];
     let (q_sum, r) = h
         .par_chunks_mut(rows * h_dim)
@@ -497,54 +524,50 @@ pub(crate) fn one_layer_forward(
 ) -> Vec<f32> {
     let h_dim = p.b.len();
     let d = p.c.len();
+    let width = match what {
+        ForwardOutput::Code => h_dim,
+        ForwardOutput::Reconstruction => d,
+    };
     let task = FORWARD_TASK_ROWS.min(batch).max(1);
-    // Built once, by the first task that is sparse enough to use it.
-    let w_panels = OnceLock::new();
-    let forward = |x: &[f32], h: &mut [f32], out: Option<&mut [f32]>| {
-        let rows = x.len() / d.max(1);
-        match Csr::from_dense_if_sparse(x, rows, d) {
-            Some(csr) => sparse::sparse_times_dense(
-                h,
-                &csr,
-                w_panels.get_or_init(|| Panels::from_transpose(p.w, h_dim, d)),
-            ),
-            None => matmul_on(
-                h,
-                Mat::new(x, rows, d),
-                Mat::new(p.w, h_dim, d).t(),
-                false,
-                1,
-            ),
-        }
+    let encoder = EncoderWeights::new(p.w, h_dim);
+    let encode = |h: &mut [f32], x: &[f32], rows: usize| {
+        encoder.product(h, x, Csr::from_dense_if_sparse(x, rows, d).as_ref(), 1);
         for row in h.chunks_exact_mut(h_dim) {
             activate_in_place(p.activation, row, p.b);
         }
-        if let Some(out) = out {
-            matmul_on(out, Mat::new(h, rows, h_dim), p.decoder_matrix(), false, 1);
-            for row in out.chunks_exact_mut(d) {
-                activate_in_place(Activation::Sigmoid, row, p.c);
-            }
-        }
     };
-    match what {
-        ForwardOutput::Code => {
-            let mut h = vec![0f32; batch * h_dim];
-            h.par_chunks_mut((task * h_dim).max(1))
-                .zip(x.par_chunks((task * d).max(1)))
-                .for_each(|(h, x)| forward(x, h, None));
-            h
-        }
-        ForwardOutput::Reconstruction => {
-            let mut out = vec![0f32; batch * d];
-            out.par_chunks_mut((task * d).max(1))
-                .zip(x.par_chunks((task * d).max(1)))
-                .for_each_init(
-                    || vec![0f32; task * h_dim],
-                    |h, (out, x)| forward(x, &mut h[..out.len() / d * h_dim], Some(out)),
-                );
-            out
-        }
-    }
+    let mut result = vec![0f32; batch * width];
+    result
+        .par_chunks_mut((task * width).max(1))
+        .zip(x.par_chunks((task * d).max(1)))
+        .for_each_init(
+            // A reconstruction's code, one task's at a time.
+            || match what {
+                ForwardOutput::Code => Vec::new(),
+                ForwardOutput::Reconstruction => vec![0f32; task * h_dim],
+            },
+            |code_buffer, (result, x)| {
+                let rows = x.len() / d.max(1);
+                match what {
+                    ForwardOutput::Code => encode(result, x, rows),
+                    ForwardOutput::Reconstruction => {
+                        let h = &mut code_buffer[..rows * h_dim];
+                        encode(h, x, rows);
+                        matmul_on(
+                            result,
+                            Mat::new(h, rows, h_dim),
+                            p.decoder_matrix(),
+                            false,
+                            1,
+                        );
+                        for row in result.chunks_exact_mut(d) {
+                            activate_in_place(Activation::Sigmoid, row, p.c);
+                        }
+                    }
+                }
+            },
+        );
+    result
 }
 
 pub(crate) fn tensor(data: Vec<f32>, shape: &[usize]) -> Result<Tensor> {

@@ -83,7 +83,7 @@ const _: () = assert!(
 );
 
 /// Where `product_share` writes its figures as JSON (`cargo xtask bench` sets it).
-pub const PRODUCT_SHARE_FILE_ENV: &str = "CAE_BENCH_PRODUCT_SHARE_FILE";
+const PRODUCT_SHARE_FILE_ENV: &str = "CAE_BENCH_PRODUCT_SHARE_FILE";
 
 /// The share of a training step spent in its matrix products, timed inside the same steps
 /// (cae-core's `product-timing` feature, which this crate's dev-dependency turns on).
@@ -104,10 +104,13 @@ fn product_share(model: &ContractiveAutoencoder, batch: &Tensor) {
         step_seconds * 1e3
     );
     if let Some(path) = std::env::var_os(PRODUCT_SHARE_FILE_ENV) {
-        let json = format!(
-            "{{\"share\": {share}, \"product_seconds\": {product_seconds}, \"step_seconds\": {step_seconds}, \"steps\": {STEPS}}}\n"
-        );
-        std::fs::write(&path, json)
+        let json = serde_json::json!({
+            "share": share,
+            "product_seconds": product_seconds,
+            "step_seconds": step_seconds,
+            "steps": STEPS,
+        });
+        std::fs::write(&path, format!("{json}\n"))
             .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.to_string_lossy()));
     }
 }
