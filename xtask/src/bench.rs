@@ -1,16 +1,36 @@
-//! `cargo xtask bench`: training and inference speed of the default preset (784-1000-784 sigmoid,
-//! untied), measured three ways in one run and set beside the PyTorch reference when it is
-//! installed:
+//! `cargo xtask bench`: training speed and memory of cae's presets, each set beside the PyTorch
+//! reference (`../shared/peers/torch/`) doing the same work when it is installed.
 //!
-//! 1. criterion (`cae-train/benches/perf.rs`, on MNIST images): one training step, one dense
-//!    600×784×1000 matmul, the same product with the input's zeros skipped, and inference of the
-//!    10,000 test images, from which the achieved GFLOP/s follow (a step does five such products:
-//!    two forward, three backward; the two that involve the input skip its zeros, the other three
-//!    are dense); beside them, the share of a step spent in those products, timed inside 50 steps;
-//! 2. a real `cae-cli train` run on MNIST (release build): seconds per epoch, samples/s, test BCE
-//!    and the peak resident memory of the process;
-//! 3. the PyTorch reference (`../shared/peers/torch/`): the same training run, its inference and
-//!    matmul micro-benchmarks, and its peak memory, so every figure gets a cae/PyTorch ratio.
+//! `--preset NAME` (repeatable) picks what is measured; without it, only `default`:
+//!
+//! * `default` (cae-cli's default preset, 784-1000-784 sigmoid, untied, exact penalty; PyTorch
+//!   `cae.py --arch rifai:1000 --penalty analytic`), measured three ways:
+//!   1. criterion (`cae-train/benches/perf.rs`, on MNIST images): one training step, one dense
+//!      600×784×1000 matmul, the same product with the input's zeros skipped, and inference of
+//!      the 10,000 test images, from which the achieved GFLOP/s follow (a step does five such
+//!      products: two forward, three backward; the two that involve the input skip its zeros, the
+//!      other three are dense); beside them, the share of a step spent in those products, timed
+//!      inside 50 steps (`--skip-criterion` leaves this part out);
+//!   2. a real `cae-cli train` run of `--epochs` full epochs (release build): seconds per epoch
+//!      and per step, samples/s, test BCE on all 10,000 test images and the peak resident memory
+//!      of the process;
+//!   3. the PyTorch reference: the same training run, its inference and matmul micro-benchmarks,
+//!      and its peak memory, so every figure gets a cae/PyTorch ratio.
+//! * `conv` (the original program's conv net, Hutchinson penalty with 4 probes; PyTorch
+//!   `cae.py --arch seedconv --penalty hutchinson --probes 4`) and `deep` (784-512-128-32,
+//!   softplus hidden, sigmoid code, exact penalty; PyTorch `cae.py --arch mlp:512,128,32
+//!   --hidden-act softplus --code-act sigmoid --penalty jacrev`): a step of these takes about a
+//!   second or more, so each side trains one epoch cut to `--steps` steps of 600 images
+//!   (`cae-cli train --train-limit 600·steps`, `cae.py --max-batches steps`) and is tested on the
+//!   first 600 test images (`--test-limit 600`, the reference's `test_bce_first600`). Reported:
+//!   seconds per step, its epoch-equivalent (100 steps, one pass over MNIST's 60,000 images),
+//!   samples/s, test BCE, peak resident memory.
+//!
+//! Both sides use batch 600, Adam lr 5e-3 and λ 1e-4, passed explicitly; only the training steps
+//! are timed (cae-cli's `seconds` column and the reference's `train_s` both leave out the test
+//! pass). The report is printed as one table whose rows name their preset, and written as JSON, one
+//! entry per preset, to `target/bench/report.json` (rewritten after each preset, so an interrupted
+//! bench keeps what it measured).
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -28,13 +48,231 @@ pub const INFER_IMAGES: f64 = 10_000.0;
 pub const PRODUCT_SHARE_FILE_ENV: &str = "CAE_BENCH_PRODUCT_SHARE_FILE";
 /// The criterion group of `cae-train/benches/perf.rs`.
 pub const CRITERION_GROUP: &str = "perf";
+/// The minibatch size of every run, on both sides.
+pub const BATCH: usize = 600;
+/// Steps of a full epoch: MNIST's 60,000 training images in batches of [`BATCH`].
+pub const FULL_EPOCH_STEPS: usize = 60_000 / BATCH;
+/// Test images the presets cut to `--steps` are evaluated on (the first ones, on both sides).
+pub const SHORT_TEST_IMAGES: usize = 600;
+/// `--steps` when none is given.
+pub const DEFAULT_STEPS: usize = 20;
+/// Adam's learning rate and the penalty weight λ of every run, on both sides.
+const LR: &str = "0.005";
+const LAMBDA: &str = "0.0001";
+
+/// A preset `bench` can measure, with its PyTorch equivalent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BenchPreset {
+    /// cae-cli's default preset (784-1000-784 sigmoid, untied) against `rifai:1000`.
+    Default,
+    /// the original program's conv net with the Hutchinson penalty against `seedconv`.
+    Conv,
+    /// 784-512-128-32 softplus/sigmoid with the exact penalty against `mlp:512,128,32`.
+    Deep,
+}
+
+impl BenchPreset {
+    /// The name `--preset` takes and the report shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::Conv => "conv",
+            Self::Deep => "deep",
+        }
+    }
+
+    /// The model, in words.
+    pub fn model(self) -> &'static str {
+        match self {
+            Self::Default => "784-1000-784 sigmoid, untied, exact penalty",
+            Self::Conv => "conv net of the original program, Hutchinson penalty, 4 probes",
+            Self::Deep => "784-512-128-32 softplus hidden, sigmoid code, exact penalty",
+        }
+    }
+
+    /// `cae-cli train`'s `--preset`, or `None` for its default.
+    pub fn cae_preset(self) -> Option<&'static str> {
+        match self {
+            Self::Default => None,
+            Self::Conv => Some("conv"),
+            Self::Deep => Some("deep"),
+        }
+    }
+
+    /// The arguments that make `cae.py` train the same model with the same penalty.
+    pub fn torch_model_args(self) -> &'static [&'static str] {
+        match self {
+            Self::Default => &["--arch", "rifai:1000", "--penalty", "analytic"],
+            Self::Conv => &[
+                "--arch",
+                "seedconv",
+                "--penalty",
+                "hutchinson",
+                "--probes",
+                "4",
+            ],
+            Self::Deep => &[
+                "--arch",
+                "mlp:512,128,32",
+                "--hidden-act",
+                "softplus",
+                "--code-act",
+                "sigmoid",
+                "--penalty",
+                "jacrev",
+            ],
+        }
+    }
+
+    /// Whether its runs are cut to `--steps` steps (a full epoch would take minutes).
+    pub fn step_limited(self) -> bool {
+        self != Self::Default
+    }
+}
+
+/// `presets` in the order given, each once; just `default` when none is given.
+pub fn presets_or_default(presets: &[BenchPreset]) -> Vec<BenchPreset> {
+    let mut out = Vec::new();
+    for &p in presets {
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    if out.is_empty() {
+        out.push(BenchPreset::Default);
+    }
+    out
+}
+
+/// The training work of one preset's runs, the same on both sides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Work {
+    pub epochs: usize,
+    /// Steps of [`BATCH`] images per epoch.
+    pub steps_per_epoch: usize,
+    /// Whether the epochs are cut short (`--train-limit` / `--max-batches`) rather than full.
+    pub cut: bool,
+    /// Test images evaluated after each epoch (the first ones of the MNIST test set).
+    pub test_images: usize,
+}
+
+impl Work {
+    /// The work `opts` asks of `preset`: `--epochs` full epochs, or one epoch of `--steps` steps.
+    pub fn of(preset: BenchPreset, opts: &BenchOptions) -> Self {
+        if preset.step_limited() {
+            Self {
+                epochs: 1,
+                steps_per_epoch: opts.steps,
+                cut: true,
+                test_images: SHORT_TEST_IMAGES,
+            }
+        } else {
+            Self {
+                epochs: opts.epochs,
+                steps_per_epoch: FULL_EPOCH_STEPS,
+                cut: false,
+                test_images: 10_000,
+            }
+        }
+    }
+
+    /// In words, for the report.
+    pub fn describe(&self) -> String {
+        let epochs = if self.epochs == 1 {
+            "1 epoch".to_string()
+        } else {
+            format!("{} epochs", self.epochs)
+        };
+        let test = if self.test_images == 10_000 {
+            "all 10,000 test images".to_string()
+        } else {
+            format!("the first {} test images", self.test_images)
+        };
+        if self.cut {
+            format!(
+                "{epochs} cut to {} steps of {BATCH} images, test BCE on {test}",
+                self.steps_per_epoch
+            )
+        } else {
+            format!(
+                "{epochs} of {} steps of {BATCH} images, test BCE on {test}",
+                self.steps_per_epoch
+            )
+        }
+    }
+}
+
+/// `cae-cli`'s arguments for `preset`'s run (the data and run directories follow them).
+pub fn cae_train_args(preset: BenchPreset, work: &Work) -> Vec<String> {
+    let mut args: Vec<String> = vec!["train".into(), "-q".into()];
+    if let Some(name) = preset.cae_preset() {
+        args.extend(["--preset".into(), name.into()]);
+    }
+    args.extend(
+        [
+            "--epochs",
+            &work.epochs.to_string(),
+            "--batch-size",
+            &BATCH.to_string(),
+            "--lr",
+            LR,
+            "--lambda",
+            LAMBDA,
+        ]
+        .map(String::from),
+    );
+    if work.cut {
+        args.extend(
+            [
+                "--train-limit",
+                &(work.steps_per_epoch * BATCH).to_string(),
+                "--test-limit",
+                &work.test_images.to_string(),
+            ]
+            .map(String::from),
+        );
+    }
+    args
+}
+
+/// `cae.py`'s arguments for `preset`'s run (`--data-dir`, `--json` and `--save` follow them).
+pub fn torch_train_args(preset: BenchPreset, work: &Work, threads: usize) -> Vec<String> {
+    let mut args: Vec<String> = vec!["cae.py".into()];
+    args.extend(preset.torch_model_args().iter().map(|a| a.to_string()));
+    args.extend(
+        [
+            "--epochs",
+            &work.epochs.to_string(),
+            "--batch",
+            &BATCH.to_string(),
+            "--lr",
+            LR,
+            "--lam",
+            LAMBDA,
+            "--threads",
+            &threads.to_string(),
+            "--no-final-train-eval",
+        ]
+        .map(String::from),
+    );
+    if work.cut {
+        args.extend(["--max-batches".into(), work.steps_per_epoch.to_string()]);
+    }
+    args
+}
 
 /// What `bench` measures and against what.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
-    /// Epochs of the real training runs (the median epoch is reported).
+    /// The presets to measure, in this order (see [`presets_or_default`]).
+    pub presets: Vec<BenchPreset>,
+    /// Full epochs of the `default` preset's training runs (the median epoch is reported).
     pub epochs: usize,
-    /// A directory with the MNIST IDX `.gz` files (both programs read it).
+    /// Training steps of the `conv` and `deep` runs (one epoch cut to this many steps).
+    pub steps: usize,
+    /// An absolute directory with the MNIST IDX `.gz` files (both programs read it); see
+    /// [`resolve_mnist_dir`].
     pub mnist_dir: PathBuf,
     /// Python with torch installed, or `None` to leave PyTorch out.
     pub torch_python: Option<PathBuf>,
@@ -46,11 +284,34 @@ pub struct BenchOptions {
     pub skip_criterion: bool,
 }
 
+/// `--mnist-dir` made absolute (relative paths are taken from the current directory, before the
+/// bench runs anything in another one), with an error that says what to pass if it is missing.
+pub fn resolve_mnist_dir(dir: &Path) -> Result<PathBuf> {
+    let resolved = std::fs::canonicalize(dir).with_context(|| {
+        format!(
+            "MNIST directory {} not found: pass --mnist-dir DIR with the MNIST IDX .gz files \
+             (`cae-cli train` downloads them into ~/.cache/cae/mnist)",
+            dir.display()
+        )
+    })?;
+    ensure!(
+        resolved.is_dir(),
+        "--mnist-dir {} is not a directory",
+        dir.display()
+    );
+    Ok(resolved)
+}
+
 /// One program's figures; `None` where that part was not run.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Figures {
+    /// Seconds of one training step of [`BATCH`] images in the real run (from the median samples/s).
+    pub seconds_per_step: Option<f64>,
+    /// Median training seconds of an epoch; for presets cut to `--steps`, the epoch-equivalent
+    /// [`FULL_EPOCH_STEPS`] × `seconds_per_step`.
     pub seconds_per_epoch: Option<f64>,
     pub samples_per_second: Option<f64>,
+    /// Test BCE after the run, on the preset's [`Work::test_images`].
     pub test_bce: Option<f64>,
     pub peak_rss_mib: Option<f64>,
     pub inference_images_per_second: Option<f64>,
@@ -65,17 +326,72 @@ pub struct Figures {
     pub step_gflops: Option<f64>,
 }
 
-/// The whole report, also written as JSON to `target/bench/report.json`.
+impl Figures {
+    /// The training figures of a run's epochs, done as `work` says.
+    fn from_epochs(epochs: &[EpochFigures], work: &Work) -> Self {
+        let samples_per_second = median(epochs.iter().map(|e| e.samples_per_second).collect());
+        let seconds_per_step = BATCH as f64 / samples_per_second;
+        Self {
+            seconds_per_step: Some(seconds_per_step),
+            seconds_per_epoch: Some(if work.cut {
+                FULL_EPOCH_STEPS as f64 * seconds_per_step
+            } else {
+                median(epochs.iter().map(|e| e.seconds).collect())
+            }),
+            samples_per_second: Some(samples_per_second),
+            test_bce: epochs.last().map(|e| e.test_bce),
+            ..Self::default()
+        }
+    }
+}
+
+/// One preset's figures, cae beside PyTorch.
 #[derive(Debug, Clone, Serialize)]
-pub struct BenchReport {
-    pub epochs: usize,
+pub struct PresetReport {
+    pub preset: BenchPreset,
+    pub model: String,
+    pub work: Work,
+    /// `cae-cli`'s arguments (before `--dataset` and `--out`).
+    pub cae_args: Vec<String>,
+    /// `cae.py`'s arguments (before `--data-dir`, `--json` and `--save`).
+    pub pytorch_args: Vec<String>,
     pub cae: Figures,
     pub pytorch: Option<Figures>,
+}
+
+impl PresetReport {
+    /// A report of `preset` with no figures yet.
+    pub fn new(preset: BenchPreset, work: Work, threads: usize) -> Self {
+        Self {
+            preset,
+            model: preset.model().to_string(),
+            work,
+            cae_args: cae_train_args(preset, &work),
+            pytorch_args: torch_train_args(preset, &work, threads),
+            cae: Figures::default(),
+            pytorch: None,
+        }
+    }
+}
+
+/// The whole report, also written as JSON to `target/bench/report.json`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BenchReport {
+    /// One entry per preset, in the order measured.
+    pub presets: Vec<PresetReport>,
+    /// Whether PyTorch was run (where it was not, every `pytorch` is `null`).
+    pub pytorch_run: bool,
 }
 
 /// Runs everything `opts` asks for from the workspace at `root`.
 pub fn bench(root: &Path, opts: &BenchOptions) -> Result<BenchReport> {
     ensure!(opts.epochs > 0, "--epochs must be at least 1");
+    ensure!(opts.steps > 0, "--steps must be at least 1");
+    ensure!(
+        opts.mnist_dir.is_absolute(),
+        "the MNIST directory {} must be absolute (see resolve_mnist_dir)",
+        opts.mnist_dir.display()
+    );
     for file in ["train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz"] {
         ensure!(
             opts.mnist_dir.join(file).is_file(),
@@ -83,136 +399,194 @@ pub fn bench(root: &Path, opts: &BenchOptions) -> Result<BenchReport> {
             opts.mnist_dir.display()
         );
     }
+    let presets = presets_or_default(&opts.presets);
     let target = target_dir(root);
     let scratch = target.join("bench");
     std::fs::create_dir_all(&scratch)
         .with_context(|| format!("cannot create {}", scratch.display()))?;
 
-    let mut cae = Figures::default();
-    if !opts.skip_criterion {
-        eprintln!("== criterion: cargo bench -p cae-train --bench perf");
-        let share_file = scratch.join("product-share.json");
-        if share_file.exists() {
-            std::fs::remove_file(&share_file)
-                .with_context(|| format!("cannot remove {}", share_file.display()))?;
-        }
-        run(Command::new(cargo())
-            .current_dir(root)
-            // cae-data's data root: MNIST files directly in it are found.
-            .env("CAE_DATA_DIR", &opts.mnist_dir)
-            .env(PRODUCT_SHARE_FILE_ENV, &share_file)
-            .args([
-                "bench",
-                "-p",
-                "cae-train",
-                "--bench",
-                "perf",
-                "--",
-                "--noplot",
-            ]))?;
-        let median = |name: &str| {
-            criterion_median_seconds(&target.join("criterion").join(CRITERION_GROUP).join(name))
-        };
-        let step = median("train_step")?;
-        let matmul = median("matmul_600x784x1000")?;
-        let infer = median("infer_10k")?;
-        cae.step_seconds = Some(step);
-        cae.matmul_gflops = Some(MATMUL_FLOPS / matmul / 1e9);
-        cae.matmul_share = Some(parse_product_share(
-            &std::fs::read_to_string(&share_file)
-                .with_context(|| format!("the perf bench wrote no {}", share_file.display()))?,
-        )?);
-        cae.step_gflops = Some(STEP_MATMUL_FLOPS / step / 1e9);
-        cae.inference_images_per_second = Some(INFER_IMAGES / infer);
-    }
+    let criterion = if presets.contains(&BenchPreset::Default) && !opts.skip_criterion {
+        Some(bench_criterion(root, opts, &target, &scratch)?)
+    } else {
+        None
+    };
 
-    eprintln!("== cae-cli train, {} epochs (release build)", opts.epochs);
     run(Command::new(cargo())
         .current_dir(root)
         .args(["build", "--release", "-p", "cae-cli"]))?;
-    let run_dir = scratch.join("cae-run");
+    let cae_cli = target.join("release").join(exe("cae-cli"));
+    let mut report = BenchReport {
+        presets: Vec::new(),
+        pytorch_run: opts.torch_python.is_some(),
+    };
+    for preset in presets {
+        let work = Work::of(preset, opts);
+        let mut entry = PresetReport::new(preset, work, opts.threads);
+        entry.cae = bench_cae(&cae_cli, &entry, opts, &scratch)?;
+        if preset == BenchPreset::Default {
+            if let Some(c) = &criterion {
+                entry.cae = Figures {
+                    step_seconds: c.step_seconds,
+                    matmul_gflops: c.matmul_gflops,
+                    matmul_share: c.matmul_share,
+                    step_gflops: c.step_gflops,
+                    inference_images_per_second: c.inference_images_per_second,
+                    ..entry.cae
+                };
+            }
+        }
+        if let Some(python) = &opts.torch_python {
+            entry.pytorch = Some(bench_pytorch(python, &entry, opts, &scratch)?);
+        }
+        report.presets.push(entry);
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(scratch.join("report.json"), json)
+            .with_context(|| format!("cannot write {}", scratch.join("report.json").display()))?;
+    }
+    Ok(report)
+}
+
+/// The criterion part (default preset only): cae's step, matmul, product share and inference.
+fn bench_criterion(
+    root: &Path,
+    opts: &BenchOptions,
+    target: &Path,
+    scratch: &Path,
+) -> Result<Figures> {
+    eprintln!("== criterion: cargo bench -p cae-train --bench perf");
+    let share_file = scratch.join("product-share.json");
+    if share_file.exists() {
+        std::fs::remove_file(&share_file)
+            .with_context(|| format!("cannot remove {}", share_file.display()))?;
+    }
+    run(Command::new(cargo())
+        .current_dir(root)
+        // cae-data's data root: MNIST files directly in it are found.
+        .env("CAE_DATA_DIR", &opts.mnist_dir)
+        .env(PRODUCT_SHARE_FILE_ENV, &share_file)
+        .args([
+            "bench",
+            "-p",
+            "cae-train",
+            "--bench",
+            "perf",
+            "--",
+            "--noplot",
+        ]))?;
+    let median = |name: &str| {
+        criterion_median_seconds(&target.join("criterion").join(CRITERION_GROUP).join(name))
+    };
+    let step = median("train_step")?;
+    let matmul = median("matmul_600x784x1000")?;
+    let infer = median("infer_10k")?;
+    Ok(Figures {
+        step_seconds: Some(step),
+        matmul_gflops: Some(MATMUL_FLOPS / matmul / 1e9),
+        matmul_share: Some(parse_product_share(
+            &std::fs::read_to_string(&share_file)
+                .with_context(|| format!("the perf bench wrote no {}", share_file.display()))?,
+        )?),
+        step_gflops: Some(STEP_MATMUL_FLOPS / step / 1e9),
+        inference_images_per_second: Some(INFER_IMAGES / infer),
+        ..Figures::default()
+    })
+}
+
+/// A real `cae-cli train` run of `entry`'s preset and work.
+fn bench_cae(
+    cae_cli: &Path,
+    entry: &PresetReport,
+    opts: &BenchOptions,
+    scratch: &Path,
+) -> Result<Figures> {
+    eprintln!(
+        "== cae-cli {} (release build): {}",
+        entry.cae_args.join(" "),
+        entry.work.describe()
+    );
+    let run_dir = scratch.join(format!("cae-run-{}", entry.preset.name()));
     if run_dir.exists() {
         std::fs::remove_dir_all(&run_dir)
             .with_context(|| format!("cannot remove {}", run_dir.display()))?;
     }
-    let mut train = Command::new(target.join("release").join(exe("cae-cli")));
+    let mut train = Command::new(cae_cli);
     train
-        .args(["train", "-q", "--epochs", &opts.epochs.to_string()])
+        .args(&entry.cae_args)
         .arg("--dataset")
         .arg(&opts.mnist_dir)
         .arg("--out")
         .arg(&run_dir);
-    cae.peak_rss_mib = Some(run_measured(&mut train, &scratch)?);
+    let peak = run_measured(&mut train, scratch)?;
     let csv = std::fs::read_to_string(run_dir.join("metrics.csv")).with_context(|| {
         format!(
             "the cae run wrote no {}",
             run_dir.join("metrics.csv").display()
         )
     })?;
-    let epochs = parse_metrics_csv(&csv)?;
-    cae.seconds_per_epoch = Some(median(epochs.iter().map(|e| e.seconds).collect()));
-    cae.samples_per_second = Some(median(
-        epochs.iter().map(|e| e.samples_per_second).collect(),
-    ));
-    cae.test_bce = epochs.last().map(|e| e.test_bce);
-
-    let pytorch = match &opts.torch_python {
-        Some(python) => Some(bench_pytorch(python, opts, &scratch)?),
-        None => None,
-    };
-    let report = BenchReport {
-        epochs: opts.epochs,
-        cae,
-        pytorch,
-    };
-    let json = serde_json::to_string_pretty(&report)?;
-    std::fs::write(scratch.join("report.json"), json)
-        .with_context(|| format!("cannot write {}", scratch.join("report.json").display()))?;
-    Ok(report)
+    Ok(Figures {
+        peak_rss_mib: Some(peak),
+        ..Figures::from_epochs(&parse_metrics_csv(&csv)?, &entry.work)
+    })
 }
 
-fn bench_pytorch(python: &Path, opts: &BenchOptions, scratch: &Path) -> Result<Figures> {
+/// The PyTorch reference's run of `entry`'s preset and work; for `default` also its inference and
+/// matmul micro-benchmarks.
+fn bench_pytorch(
+    python: &Path,
+    entry: &PresetReport,
+    opts: &BenchOptions,
+    scratch: &Path,
+) -> Result<Figures> {
     let dir = std::fs::canonicalize(&opts.torch_dir)
         .with_context(|| format!("no PyTorch reference at {}", opts.torch_dir.display()))?;
-    let mnist = std::fs::canonicalize(&opts.mnist_dir)?;
-    let json = scratch.join("torch-run.json");
-    let ckpt = scratch.join("torch-run.pt");
+    let name = entry.preset.name();
+    let json = scratch.join(format!("torch-run-{name}.json"));
+    let ckpt = scratch.join(format!("torch-run-{name}.pt"));
     let threads = opts.threads.to_string();
     eprintln!(
-        "== PyTorch reference: cae.py --arch rifai:1000, {} epochs",
-        opts.epochs
+        "== PyTorch reference: {}: {}",
+        entry.pytorch_args.join(" "),
+        entry.work.describe()
     );
+    let _ = std::fs::remove_file(&json);
     let mut train = Command::new(python);
     train
         .current_dir(&dir)
-        .args(["cae.py", "--arch", "rifai:1000", "--penalty", "analytic"])
-        .args(["--epochs", &opts.epochs.to_string(), "--threads", &threads])
-        .arg("--no-final-train-eval")
+        .args(&entry.pytorch_args)
         .arg("--data-dir")
-        .arg(&mnist)
+        .arg(&opts.mnist_dir)
         .arg("--json")
-        .arg(&json)
-        .arg("--save")
-        .arg(&ckpt);
-    let mut figures = Figures {
-        peak_rss_mib: Some(run_measured(&mut train, scratch)?),
-        ..Figures::default()
-    };
+        .arg(&json);
+    if entry.preset == BenchPreset::Default {
+        train.arg("--save").arg(&ckpt);
+    }
+    let peak = run_measured(&mut train, scratch)?;
     let history = parse_torch_history(
         &std::fs::read_to_string(&json)
             .with_context(|| format!("the PyTorch run wrote no {}", json.display()))?,
     )?;
-    figures.seconds_per_epoch = Some(median(history.iter().map(|e| e.seconds).collect()));
-    figures.samples_per_second = Some(median(
-        history.iter().map(|e| e.samples_per_second).collect(),
-    ));
-    figures.test_bce = history.last().map(|e| e.test_bce);
+    let mut figures = Figures {
+        peak_rss_mib: Some(peak),
+        ..Figures::from_epochs(&history, &entry.work)
+    };
+    if entry.work.test_images != 10_000 {
+        // The reference always tests on all 10,000 images; its first-600 figure is the one cae's
+        // --test-limit 600 matches.
+        ensure!(
+            entry.work.test_images == SHORT_TEST_IMAGES,
+            "the PyTorch reference reports test BCE on 10,000 or the first {SHORT_TEST_IMAGES} images only"
+        );
+        figures.test_bce = history.last().and_then(|e| e.test_bce_first600);
+    }
+    if entry.preset != BenchPreset::Default {
+        return Ok(figures);
+    }
 
     eprintln!("== PyTorch reference: bench.py infer and matmul");
     let infer = output(
         Command::new(python)
             .current_dir(&dir)
-            .env("MNIST_DIR", &mnist)
+            .env("MNIST_DIR", &opts.mnist_dir)
             .args([
                 "bench.py",
                 "infer",
@@ -244,6 +618,8 @@ pub struct EpochFigures {
     pub seconds: f64,
     pub samples_per_second: f64,
     pub test_bce: f64,
+    /// Test BCE on the first 600 test images (the PyTorch reference logs it; cae-cli does not).
+    pub test_bce_first600: Option<f64>,
 }
 
 /// The epochs of a cae run's `metrics.csv` (columns found by their header names).
@@ -279,6 +655,7 @@ pub fn parse_metrics_csv(csv: &str) -> Result<Vec<EpochFigures>> {
                 seconds: cell(seconds)?,
                 samples_per_second: cell(rate)?,
                 test_bce: cell(bce)?,
+                test_bce_first600: None,
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -287,7 +664,8 @@ pub fn parse_metrics_csv(csv: &str) -> Result<Vec<EpochFigures>> {
 }
 
 /// The epochs of the PyTorch reference's `--json` output (`history[].train_s`, `test_bce`,
-/// `batches`; 600 samples per batch, as the reference is run).
+/// `test_bce_first600` where present, `batches`: the steps actually run, so `--max-batches` is
+/// counted; `config.batch` samples per batch, 600 if absent).
 pub fn parse_torch_history(json: &str) -> Result<Vec<EpochFigures>> {
     let value: serde_json::Value = serde_json::from_str(json).context("PyTorch JSON")?;
     let batch = value["config"]["batch"].as_f64().unwrap_or(600.0);
@@ -307,6 +685,7 @@ pub fn parse_torch_history(json: &str) -> Result<Vec<EpochFigures>> {
                 seconds,
                 samples_per_second: get("batches")? * batch / seconds,
                 test_bce: get("test_bce")?,
+                test_bce_first600: h["test_bce_first600"].as_f64(),
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -446,45 +825,72 @@ pub fn python_with_torch(python: &Path) -> bool {
 /// Reads one figure of a program's [`Figures`].
 type Getter = fn(&Figures) -> Option<f64>;
 
-/// The report as a table: one row per figure, cae beside PyTorch and their ratio.
+/// The report as one table: each row names its preset and figure, cae beside PyTorch and their
+/// ratio; a preset's rows with no figure on either side are left out. Above it, what each preset
+/// is and the work both sides did.
 pub fn render(report: &BenchReport) -> String {
-    let rows: [(&str, Getter, usize); 9] = [
-        ("train s/epoch (median)", |f| f.seconds_per_epoch, 2),
-        ("train samples/s", |f| f.samples_per_second, 0),
-        ("test BCE after the run", |f| f.test_bce, 5),
-        ("peak RSS of training (MiB)", |f| f.peak_rss_mib, 0),
-        (
-            "inference images/s (10k)",
-            |f| f.inference_images_per_second,
-            0,
-        ),
-        ("matmul 600x784x1000 GFLOP/s", |f| f.matmul_gflops, 1),
-        (
-            "train step ms (criterion)",
-            |f| f.step_seconds.map(|s| s * 1e3),
-            1,
-        ),
-        ("matrix-product share of a step", |f| f.matmul_share, 2),
-        ("step GFLOP/s (dense-equivalent)", |f| f.step_gflops, 1),
-    ];
     let cell =
         |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |v| format!("{v:.digits$}"));
     let mut out = format!(
-        "784-1000-784 sigmoid CAE (default preset), batch 600, {} epochs on MNIST\n{:<30} {:>12} {:>12} {:>12}\n",
-        report.epochs, "", "cae", "PyTorch", "cae/PyTorch"
+        "cae beside the PyTorch reference on MNIST (batch {BATCH}, Adam lr 5e-3, λ 1e-4; only training steps timed):\n"
     );
-    for (name, get, digits) in rows {
-        let ours = get(&report.cae);
-        let theirs = report.pytorch.as_ref().and_then(get);
-        let ratio = ours.zip(theirs).map(|(a, b)| a / b);
+    for p in &report.presets {
         out.push_str(&format!(
-            "{name:<30} {:>12} {:>12} {:>12}\n",
-            cell(ours, digits),
-            cell(theirs, digits),
-            cell(ratio, 2)
+            "  {:<8} {}; {}\n           cae-cli {}\n           {}\n",
+            p.preset.name(),
+            p.model,
+            p.work.describe(),
+            p.cae_args.join(" "),
+            p.pytorch_args.join(" ")
         ));
     }
-    if report.pytorch.is_none() {
+    out.push_str(&format!(
+        "\n{:<8} {:<34} {:>12} {:>12} {:>12}\n",
+        "preset", "figure", "cae", "PyTorch", "cae/PyTorch"
+    ));
+    for p in &report.presets {
+        let epoch_row = if p.work.cut {
+            format!("train s/epoch-equiv. ({FULL_EPOCH_STEPS} steps)")
+        } else {
+            "train s/epoch (median)".to_string()
+        };
+        let rows: [(&str, Getter, usize); 10] = [
+            ("train s/step", |f| f.seconds_per_step, 3),
+            (&epoch_row, |f| f.seconds_per_epoch, 2),
+            ("train samples/s", |f| f.samples_per_second, 0),
+            ("test BCE after the run", |f| f.test_bce, 5),
+            ("peak RSS of training (MiB)", |f| f.peak_rss_mib, 0),
+            (
+                "inference images/s (10k)",
+                |f| f.inference_images_per_second,
+                0,
+            ),
+            ("matmul 600x784x1000 GFLOP/s", |f| f.matmul_gflops, 1),
+            (
+                "train step ms (criterion)",
+                |f| f.step_seconds.map(|s| s * 1e3),
+                1,
+            ),
+            ("matrix-product share of a step", |f| f.matmul_share, 2),
+            ("step GFLOP/s (dense-equivalent)", |f| f.step_gflops, 1),
+        ];
+        for (name, get, digits) in rows {
+            let ours = get(&p.cae);
+            let theirs = p.pytorch.as_ref().and_then(get);
+            if ours.is_none() && theirs.is_none() {
+                continue;
+            }
+            let ratio = ours.zip(theirs).map(|(a, b)| a / b);
+            out.push_str(&format!(
+                "{:<8} {name:<34} {:>12} {:>12} {:>12}\n",
+                p.preset.name(),
+                cell(ours, digits),
+                cell(theirs, digits),
+                cell(ratio, 2)
+            ));
+        }
+    }
+    if !report.pytorch_run {
         out.push_str(
             "PyTorch: not run (no Python with torch; see ../shared/peers/torch/README.md, or pass --torch-python)\n",
         );
@@ -563,7 +969,14 @@ mod tests {
         assert_eq!(e[0].samples_per_second, 6000.0);
         assert_eq!(e[1].test_bce, 0.09);
         assert_eq!(median(e.iter().map(|e| e.seconds).collect()), 11.0);
+        assert_eq!(e[1].test_bce_first600, None);
         assert!(parse_torch_history(r#"{"history": []}"#).is_err());
+        // --max-batches 20: the steps actually run count, and the first-600 test BCE is read.
+        let json = r#"{"config": {"batch": 600, "max_batches": 20}, "history": [
+            {"epoch": 1, "train_s": 16.0, "test_bce": 0.2, "test_bce_first600": 0.21, "batches": 20}]}"#;
+        let e = parse_torch_history(json).unwrap();
+        assert_eq!(e[0].samples_per_second, 750.0);
+        assert_eq!(e[0].test_bce_first600, Some(0.21));
     }
 
     #[test]
@@ -591,27 +1004,204 @@ mod tests {
         assert!(criterion_median_seconds(&dir.path().join("missing")).is_err());
     }
 
+    fn options(steps: usize) -> BenchOptions {
+        BenchOptions {
+            presets: vec![],
+            epochs: 3,
+            steps,
+            mnist_dir: PathBuf::from("/data/mnist"),
+            torch_python: None,
+            torch_dir: PathBuf::from("/peers/torch"),
+            threads: 2,
+            skip_criterion: true,
+        }
+    }
+
     #[test]
-    fn render_shows_ratios_only_where_both_ran() {
+    fn presets_keep_their_order_once_and_default_to_default() {
+        use BenchPreset::*;
+        assert_eq!(presets_or_default(&[]), vec![Default]);
+        assert_eq!(
+            presets_or_default(&[Deep, Default, Deep, Conv]),
+            vec![Deep, Default, Conv]
+        );
+        assert_eq!(
+            [Default, Conv, Deep].map(BenchPreset::name),
+            ["default", "conv", "deep"]
+        );
+        assert!(!Default.step_limited() && Conv.step_limited() && Deep.step_limited());
+    }
+
+    #[test]
+    fn default_preset_trains_full_epochs_on_both_sides() {
+        let work = Work::of(BenchPreset::Default, &options(20));
+        assert_eq!(
+            work,
+            Work {
+                epochs: 3,
+                steps_per_epoch: 100,
+                cut: false,
+                test_images: 10_000
+            }
+        );
+        assert_eq!(
+            cae_train_args(BenchPreset::Default, &work).join(" "),
+            "train -q --epochs 3 --batch-size 600 --lr 0.005 --lambda 0.0001"
+        );
+        assert_eq!(
+            torch_train_args(BenchPreset::Default, &work, 2).join(" "),
+            "cae.py --arch rifai:1000 --penalty analytic --epochs 3 --batch 600 --lr 0.005 \
+             --lam 0.0001 --threads 2 --no-final-train-eval"
+        );
+    }
+
+    #[test]
+    fn conv_and_deep_do_the_same_steps_on_both_sides() {
+        let opts = options(7);
+        let work = Work::of(BenchPreset::Conv, &opts);
+        assert_eq!(
+            work,
+            Work {
+                epochs: 1,
+                steps_per_epoch: 7,
+                cut: true,
+                test_images: 600
+            }
+        );
+        assert_eq!(
+            cae_train_args(BenchPreset::Conv, &work).join(" "),
+            "train -q --preset conv --epochs 1 --batch-size 600 --lr 0.005 --lambda 0.0001 \
+             --train-limit 4200 --test-limit 600"
+        );
+        assert_eq!(
+            torch_train_args(BenchPreset::Conv, &work, 2).join(" "),
+            "cae.py --arch seedconv --penalty hutchinson --probes 4 --epochs 1 --batch 600 \
+             --lr 0.005 --lam 0.0001 --threads 2 --no-final-train-eval --max-batches 7"
+        );
+        let work = Work::of(BenchPreset::Deep, &opts);
+        assert_eq!(
+            cae_train_args(BenchPreset::Deep, &work).join(" "),
+            "train -q --preset deep --epochs 1 --batch-size 600 --lr 0.005 --lambda 0.0001 \
+             --train-limit 4200 --test-limit 600"
+        );
+        assert_eq!(
+            torch_train_args(BenchPreset::Deep, &work, 4).join(" "),
+            "cae.py --arch mlp:512,128,32 --hidden-act softplus --code-act sigmoid \
+             --penalty jacrev --epochs 1 --batch 600 --lr 0.005 --lam 0.0001 --threads 4 \
+             --no-final-train-eval --max-batches 7"
+        );
+        assert_eq!(
+            work.describe(),
+            "1 epoch cut to 7 steps of 600 images, test BCE on the first 600 test images"
+        );
+    }
+
+    #[test]
+    fn step_figures_come_from_samples_per_second() {
+        let epochs = [EpochFigures {
+            seconds: 40.0,
+            samples_per_second: 300.0,
+            test_bce: 0.2,
+            test_bce_first600: Some(0.21),
+        }];
+        let cut = Work::of(BenchPreset::Deep, &options(20));
+        let f = Figures::from_epochs(&epochs, &cut);
+        assert_eq!(f.seconds_per_step, Some(2.0));
+        // Cut short: the epoch-equivalent of 100 steps, not the 20 steps' 40 s.
+        assert_eq!(f.seconds_per_epoch, Some(200.0));
+        assert_eq!(f.test_bce, Some(0.2));
+        let full = Work::of(BenchPreset::Default, &options(20));
+        assert_eq!(
+            Figures::from_epochs(&epochs, &full).seconds_per_epoch,
+            Some(40.0)
+        );
+    }
+
+    #[test]
+    fn mnist_dir_is_made_absolute_or_rejected_clearly() {
+        let here = resolve_mnist_dir(Path::new(".")).unwrap();
+        assert!(here.is_absolute());
+        assert_eq!(
+            here,
+            std::env::current_dir().unwrap().canonicalize().unwrap()
+        );
+        let err = format!(
+            "{:#}",
+            resolve_mnist_dir(Path::new("no/such/mnist-dir")).unwrap_err()
+        );
+        assert!(
+            err.contains("no/such/mnist-dir") && err.contains("--mnist-dir"),
+            "{err}"
+        );
+        let file = tempfile::NamedTempFile::new().unwrap();
+        assert!(resolve_mnist_dir(file.path()).is_err());
+    }
+
+    #[test]
+    fn bench_wants_an_absolute_mnist_dir() {
+        let mut opts = options(20);
+        opts.mnist_dir = PathBuf::from("relative/mnist");
+        let err = bench(Path::new("/nonexistent-root"), &opts).unwrap_err();
+        assert!(err.to_string().contains("absolute"), "{err}");
+    }
+
+    #[test]
+    fn render_shows_ratios_only_where_both_ran_and_names_each_preset() {
+        let default_work = Work::of(BenchPreset::Default, &options(20));
+        let deep_work = Work::of(BenchPreset::Deep, &options(20));
+        let mut default = PresetReport::new(BenchPreset::Default, default_work, 2);
+        default.cae = Figures {
+            seconds_per_epoch: Some(6.5),
+            inference_images_per_second: Some(40_000.0),
+            ..Figures::default()
+        };
+        default.pytorch = Some(Figures {
+            seconds_per_epoch: Some(10.0),
+            ..Figures::default()
+        });
+        let mut deep = PresetReport::new(BenchPreset::Deep, deep_work, 2);
+        deep.cae = Figures {
+            seconds_per_step: Some(0.4),
+            seconds_per_epoch: Some(40.0),
+            ..Figures::default()
+        };
+        deep.pytorch = Some(Figures {
+            seconds_per_step: Some(0.8),
+            seconds_per_epoch: Some(80.0),
+            ..Figures::default()
+        });
         let report = BenchReport {
-            epochs: 2,
-            cae: Figures {
-                seconds_per_epoch: Some(6.5),
-                inference_images_per_second: Some(40_000.0),
-                ..Figures::default()
-            },
-            pytorch: Some(Figures {
-                seconds_per_epoch: Some(10.0),
-                ..Figures::default()
-            }),
+            presets: vec![default, deep],
+            pytorch_run: true,
         };
         let table = render(&report);
-        let row = table
-            .lines()
-            .find(|l| l.starts_with("train s/epoch"))
-            .unwrap();
-        assert!(row.ends_with("0.65"), "{row}");
-        let row = table.lines().find(|l| l.starts_with("inference")).unwrap();
-        assert!(row.contains("40000") && row.ends_with('-'), "{row}");
+        let row = |prefix: &str| {
+            table
+                .lines()
+                .find(|l| l.starts_with(prefix))
+                .unwrap_or_else(|| panic!("no `{prefix}` row in\n{table}"))
+        };
+        let r = row("default  train s/epoch (median)");
+        assert!(r.ends_with("0.65"), "{r}");
+        let r = row("default  inference");
+        assert!(r.contains("40000") && r.ends_with('-'), "{r}");
+        let r = row("deep     train s/step");
+        assert!(r.contains("0.400") && r.ends_with("0.50"), "{r}");
+        let r = row("deep     train s/epoch-equiv. (100 steps)");
+        assert!(r.ends_with("0.50"), "{r}");
+        // Rows with no figure on either side are left out.
+        assert!(!table.contains("deep     inference"), "{table}");
+        assert!(!table.contains("default  train s/step"), "{table}");
+        // The work of each preset is spelled out above the table.
+        assert!(table.contains("--max-batches 20"), "{table}");
+        assert!(
+            table.contains("--train-limit 12000 --test-limit 600"),
+            "{table}"
+        );
+        assert!(!table.contains("not run"), "{table}");
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["presets"][1]["preset"], "deep");
+        assert_eq!(json["presets"][1]["work"]["steps_per_epoch"], 20);
+        assert_eq!(json["presets"][0]["cae"]["seconds_per_epoch"], 6.5);
     }
 }

@@ -26,8 +26,9 @@ enum Command {
     FetchWeights(FetchWeightsArgs),
     /// Build `cae-cli` with the dist profile and package it under target/dist/.
     Dist,
-    /// Measure training and inference speed and memory of the default preset, beside the
-    /// PyTorch reference when it is installed (report in target/bench/report.json).
+    /// Measure training speed and memory of cae's presets (default: the default preset, also
+    /// its inference and matmul), each beside the PyTorch reference doing the same work when it is
+    /// installed (report in target/bench/report.json).
     Bench(BenchArgs),
     /// Run a command and write its peak resident memory (KiB) to --report (used by `bench`).
     #[command(hide = true)]
@@ -41,10 +42,19 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct BenchArgs {
-    /// Epochs of the real training runs (the median epoch is reported).
-    #[arg(long, default_value_t = 3)]
-    epochs: usize,
-    /// Directory with the MNIST IDX .gz files [default: $CAE_DATA_DIR/mnist, else ~/.cache/cae/mnist].
+    /// Preset to measure, repeatable, in the order given [default: default]. `default`: full
+    /// epochs, criterion micro-benchmarks, inference; `conv`, `deep`: --steps training steps.
+    #[arg(long = "preset", value_name = "NAME", value_enum)]
+    presets: Vec<xtask::bench::BenchPreset>,
+    /// Full epochs of the default preset's training runs (the median epoch is reported).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    epochs: u64,
+    /// Training steps of 600 images of the conv and deep runs, on each side (one epoch cut short).
+    #[arg(long, value_name = "N", default_value_t = xtask::bench::DEFAULT_STEPS as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    steps: u64,
+    /// Directory with the MNIST IDX .gz files (a relative one is taken from the current directory)
+    /// [default: $CAE_DATA_DIR/mnist, else ~/.cache/cae/mnist].
     #[arg(long, value_name = "DIR")]
     mnist_dir: Option<PathBuf>,
     /// Python with torch installed [default: $CAE_TORCH_PYTHON, else ~/torch-venv/bin/python if
@@ -57,7 +67,7 @@ struct BenchArgs {
     /// Leave PyTorch out even if it is installed.
     #[arg(long)]
     no_torch: bool,
-    /// Skip the criterion micro-benchmarks (only the training runs).
+    /// Skip the criterion micro-benchmarks of the default preset (only the training runs).
     #[arg(long)]
     skip_criterion: bool,
 }
@@ -110,6 +120,9 @@ fn bench(args: BenchArgs) -> Result<()> {
             .unwrap_or_default()
             .join("mnist")
     });
+    // Absolute from here on: the runs have other working directories (the criterion bench runs
+    // in the workspace root, the PyTorch reference in its own).
+    let mnist_dir = xtask::bench::resolve_mnist_dir(&mnist_dir)?;
     let torch_python = if args.no_torch {
         None
     } else {
@@ -128,7 +141,9 @@ fn bench(args: BenchArgs) -> Result<()> {
     let report = xtask::bench::bench(
         &root,
         &xtask::bench::BenchOptions {
-            epochs: args.epochs,
+            presets: xtask::bench::presets_or_default(&args.presets),
+            epochs: usize::try_from(args.epochs)?,
+            steps: usize::try_from(args.steps)?,
             mnist_dir,
             torch_python,
             torch_dir,
@@ -167,4 +182,50 @@ fn fetch_weights(cli: FetchWeightsArgs) -> Result<()> {
     let installed = fetch::fetch_weights(&args)?;
     println!("{}", installed.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xtask::bench::BenchPreset;
+
+    fn bench_args(args: &[&str]) -> Result<BenchArgs, clap::Error> {
+        let cli = Cli::try_parse_from(["cargo xtask", "bench"].iter().chain(args))?;
+        match cli.command {
+            Command::Bench(b) => Ok(b),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bench_presets_repeat_and_default_to_none_given() {
+        let b = bench_args(&[]).unwrap();
+        assert!(b.presets.is_empty());
+        assert_eq!((b.epochs, b.steps), (3, 20));
+        let b = bench_args(&[
+            "--preset",
+            "default",
+            "--preset",
+            "conv",
+            "--preset",
+            "deep",
+            "--steps",
+            "3",
+            "--skip-criterion",
+        ])
+        .unwrap();
+        assert_eq!(
+            b.presets,
+            [BenchPreset::Default, BenchPreset::Conv, BenchPreset::Deep]
+        );
+        assert_eq!(b.steps, 3);
+        assert!(b.skip_criterion);
+    }
+
+    #[test]
+    fn bench_rejects_unknown_presets_and_zero_work() {
+        assert!(bench_args(&["--preset", "wide"]).is_err());
+        assert!(bench_args(&["--steps", "0"]).is_err());
+        assert!(bench_args(&["--epochs", "0"]).is_err());
+    }
 }
