@@ -2,7 +2,7 @@
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
-use crate::{Activation, ConvConfig, ConvLayer};
+use crate::{Activation, ConvConfig, ConvLayer, Kernels};
 
 #[derive(Debug, Clone)]
 struct ConvParams {
@@ -25,9 +25,6 @@ impl ConvParams {
         })
     }
 
-    fn bias4(&self) -> Result<Tensor> {
-        self.bias.reshape((1, (), 1, 1))
-    }
 }
 
 /// Pre-activation derivatives of every encoder layer, `[B, C_l, H_l, W_l]`, and the flattened code.
@@ -45,6 +42,7 @@ pub(crate) struct ConvNet {
     height: usize,
     width: usize,
     code_shape: (usize, usize, usize),
+    kernels: Kernels,
 }
 
 impl ConvNet {
@@ -80,7 +78,12 @@ impl ConvNet {
             height,
             width,
             code_shape,
+            kernels: Kernels::default(),
         })
+    }
+
+    pub fn set_kernels(&mut self, kernels: Kernels) {
+        self.kernels = kernels;
     }
 
     /// Every parameter with its `VarBuilder` path.
@@ -95,6 +98,12 @@ impl ConvNet {
         out
     }
 
+    /// An encoder layer's pre-activation `W ⋆ h + b`.
+    fn pre_activation(&self, h: &Tensor, layer: &ConvParams) -> Result<Tensor> {
+        let z = self.kernels.conv2d(h, &layer.weight, layer.stride)?;
+        self.kernels.add_channel_bias(&z, &layer.bias)
+    }
+
     fn image(&self, x: &Tensor) -> Result<Tensor> {
         let b = x.dim(0)?;
         x.reshape((b, 1, self.height, self.width))
@@ -104,9 +113,7 @@ impl ConvNet {
         let mut h = self.image(x)?;
         let mut derivatives = Vec::with_capacity(self.encoder.len());
         for layer in &self.encoder {
-            let a = h
-                .conv2d(&layer.weight, 0, layer.stride, 1, 1)?
-                .broadcast_add(&layer.bias4()?)?;
+            let a = self.pre_activation(&h, layer)?;
             h = self.activation.apply(&a)?;
             derivatives.push(self.activation.derivative(&a, &h)?);
         }
@@ -120,9 +127,7 @@ impl ConvNet {
     pub fn encode(&self, x: &Tensor) -> Result<Tensor> {
         let mut h = self.image(x)?;
         for layer in &self.encoder {
-            let a = h
-                .conv2d(&layer.weight, 0, layer.stride, 1, 1)?
-                .broadcast_add(&layer.bias4()?)?;
+            let a = self.pre_activation(&h, layer)?;
             h = self.activation.apply(&a)?;
         }
         let b = h.dim(0)?;
@@ -135,9 +140,12 @@ impl ConvNet {
         let mut h = code.reshape((b, c, hh, ww))?;
         let n = self.decoder.len();
         for (i, layer) in self.decoder.iter().enumerate() {
-            let z = h
-                .conv_transpose2d(&layer.weight, 0, 0, layer.stride, 1)?
-                .broadcast_add(&layer.bias4()?)?;
+            let z = self.kernels.add_channel_bias(
+                &self
+                    .kernels
+                    .conv_transpose2d(&h, &layer.weight, layer.stride)?,
+                &layer.bias,
+            )?;
             h = if i + 1 == n {
                 z
             } else {
@@ -153,12 +161,9 @@ impl ConvNet {
         let (p, b, _) = probes.dims3()?;
         let mut t = probes.reshape((p * b, 1, self.height, self.width))?;
         for (layer, d) in self.encoder.iter().zip(&trace.derivatives) {
-            let z = t.conv2d(&layer.weight, 0, layer.stride, 1, 1)?;
-            let (_, c, h, w) = z.dims4()?;
-            t = z
-                .reshape((p, b, c, h, w))?
-                .broadcast_mul(&d.unsqueeze(0)?)?
-                .reshape((p * b, c, h, w))?;
+            t = self
+                .kernels
+                .scaled_conv2d(&t, &layer.weight, d, layer.stride)?;
         }
         t.reshape((p, b, ()))
     }

@@ -154,7 +154,44 @@ impl Mlp {
             let row_sq = layer.weight.sqr()?.sum_keepdim(1)?; // [H, 1]
             return trace.derivatives[0].sqr()?.matmul(&row_sq)?.squeeze(1);
         }
-        self.jacobian(trace)?.sqr()?.sum((1, 2))
+        let d = &trace.derivatives;
+        let first = &self.encoder[0].weight; // [H_1, input]
+        let (width, input) = first.dims2()?;
+        let (batch, code) = d[d.len() - 1].dims2()?;
+        if code > input || width >= input {
+            return self.jacobian(trace)?.sqr()?.sum((1, 2));
+        }
+        // J = P W_1 with P = D_L W_L ⋯ D_2 W_2 D_1, [code, H_1] per sample, so
+        // ‖J‖² = tr(P (W_1 W_1ᵀ) Pᵀ): the Gram matrix G = W_1 W_1ᵀ is one product for the whole
+        // batch, and each sample then costs code·H_1² multiply-adds instead of code·H_1·input.
+        let p = self.rows_before_first_weight(trace)?; // [B, code, H_1]
+        let gram = first.matmul(&first.t()?)?;
+        let pg = p
+            .reshape((batch * code, width))?
+            .matmul(&gram)?
+            .reshape((batch, code, width))?;
+        (pg * p)?.sum((1, 2))
+    }
+
+    /// `D_L W_L ⋯ D_2 W_2 D_1` per sample, `[B, code, H_1]`: the Jacobian's rows before the first
+    /// layer's weight, multiplied from the code side.
+    fn rows_before_first_weight(&self, trace: &Trace) -> Result<Tensor> {
+        let d = &trace.derivatives;
+        let last = self.encoder.len() - 1;
+        let (batch, code) = d[last].dims2()?;
+        let mut m = d[last]
+            .unsqueeze(2)?
+            .broadcast_mul(&self.encoder[last].weight.unsqueeze(0)?)?;
+        for l in (1..last).rev() {
+            let w = &self.encoder[l].weight;
+            let width = m.dim(2)?;
+            m = m
+                .broadcast_mul(&d[l].unsqueeze(1)?)?
+                .reshape((batch * code, width))?
+                .matmul(w)?
+                .reshape((batch, code, w.dim(1)?))?;
+        }
+        m.broadcast_mul(&d[0].unsqueeze(1)?)
     }
 
     /// Per-sample Jacobian `∂code/∂x`, `[B, code, input]`.

@@ -11,7 +11,7 @@ use crate::fused::{one_layer_forward, one_layer_step, tensor, ForwardOutput, One
 use crate::host::HostF32;
 use crate::loss::bce_with_logits;
 use crate::mlp::{mean_probe_sq_norm, Mlp, Trace};
-use crate::{Activation, Architecture, CaeConfig, PenaltyMethod, Result};
+use crate::{Activation, Architecture, CaeConfig, Kernels, PenaltyMethod, Result};
 
 /// The terms of the CAE objective for one batch. All are scalars; `total = bce + penalty`.
 #[derive(Debug, Clone)]
@@ -71,6 +71,7 @@ pub struct ContractiveAutoencoder {
     code_dim: usize,
     /// Source of Hutchinson probe vectors; seeded so that runs repeat.
     probe_rng: Mutex<ChaCha8Rng>,
+    kernels: Kernels,
 }
 
 impl ContractiveAutoencoder {
@@ -89,7 +90,21 @@ impl ContractiveAutoencoder {
             network,
             code_dim,
             probe_rng: Mutex::new(ChaCha8Rng::seed_from_u64(0)),
+            kernels: Kernels::default(),
         })
+    }
+
+    /// The same model computing with `kernels` ([`Kernels::Fast`] unless changed here).
+    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
+        self.kernels = kernels;
+        if let Network::Conv(c) = &mut self.network {
+            c.set_kernels(kernels);
+        }
+        self
+    }
+
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
     }
 
     pub fn config(&self) -> &CaeConfig {
@@ -174,11 +189,7 @@ impl ContractiveAutoencoder {
         let Some((w, b, v, c, activation)) = mlp.one_layer() else {
             return Ok(None);
         };
-        if !x.device().is_cpu()
-            || x.dtype() != DType::F32
-            || x.rank() != 2
-            || x.dim(1)? != c.elem_count()
-        {
+        if !self.kernels.fast_one_layer(x) || x.rank() != 2 || x.dim(1)? != c.elem_count() {
             return Ok(None);
         }
         Ok(Some(FusedOperands {

@@ -1,0 +1,688 @@
+//! The CPU convolution kernels of [`crate::conv_kernel`] as candle custom ops, so that they sit
+//! inside candle's graph: `backward()` differentiates through them (each op's gradients are
+//! themselves these ops) and the model stays one candle model.
+//!
+//! They are CPU-only, for `f32` and `f64`; [`crate::kernels`] decides when they are used and falls
+//! back to candle's own ops (the reference the tests compare against) everywhere else. Gradients
+//! are first-order: the ops that only appear inside a gradient ([`ConvWeightGrad`], the scaled
+//! transposed convolution, [`ChannelSum`]) are not differentiated again, which the CAE's
+//! penalty (built from forward ops) never needs.
+use candle_core::{
+    CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, WithDType,
+};
+
+use crate::conv_kernel::{
+    add_channel_bias, channel_sums, conv_backward_input, conv_backward_weight, conv_forward,
+    ConvShape, Element,
+};
+
+/// `conv2d(x, w)` with stride `stride`, no padding: `x [B, C_in, H, W]`, `w [C_out, C_in, K, K]`.
+#[derive(Debug, Clone, Copy)]
+struct Conv2d {
+    stride: usize,
+}
+
+/// A tangent pass through a convolution layer: `d ⊙ conv2d(x, w)` for `x [P·B, C_in, H, W]` (the
+/// tangents of `P` probes for each of `B` samples, probe-major) and `d [B, C_out, H_out, W_out]`
+/// (the layer's `g'(a)`, shared by the probes). One pass, without the unscaled product in memory.
+#[derive(Debug, Clone, Copy)]
+struct ScaledConv2d {
+    stride: usize,
+}
+
+/// The transposed convolution `conv_transpose2d(x, w)`, no padding: `x [B, C_in, H, W]`,
+/// `w [C_in, C_out, K, K]` → `[B, C_out, height, width]`; as a 3-operand op, `x` is first
+/// multiplied by a scale as in [`ScaledConv2d`]. `(height, width)` is at least
+/// `((H − 1)·s + K, (W − 1)·s + K)`; a larger size (at most `s − 1` more) is candle's
+/// `output_padding`, and is how the gradient of a [`Conv2d`] that dropped edge pixels is shaped.
+#[derive(Debug, Clone, Copy)]
+struct ConvTranspose2d {
+    stride: usize,
+    height: usize,
+    width: usize,
+}
+
+/// The weight gradient of [`Conv2d`]: from `x [B, C_in, H, W]` and `gy [B, C_out, H_out, W_out]`,
+/// `Σ_b gy_b ⋆ x_b`, `[C_out, C_in, K, K]` (as a 3-operand op, `gy` scaled first).
+#[derive(Debug, Clone, Copy)]
+struct ConvWeightGrad {
+    stride: usize,
+    kernel: usize,
+}
+
+/// `x + b` with one bias per channel: `x [B, C, …]`, `b [C]`.
+#[derive(Debug, Clone, Copy)]
+struct BiasAdd;
+
+/// The per-channel sum of `g [B, C, …]` over everything else, `[C]`: a channel bias's gradient.
+#[derive(Debug, Clone, Copy)]
+struct ChannelSum;
+
+fn contiguous<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [T]> {
+    match l.contiguous_offsets() {
+        Some((start, end)) => Ok(&s.as_slice::<T>()?[start..end]),
+        None => candle_core::bail!("{what}: operands must be contiguous"),
+    }
+}
+
+fn dims4(l: &Layout, what: &str) -> Result<(usize, usize, usize, usize)> {
+    match *l.dims() {
+        [a, b, c, d] => Ok((a, b, c, d)),
+        ref other => candle_core::bail!("{what} must have rank 4, got shape {other:?}"),
+    }
+}
+
+/// The operands of an op, all of one dtype.
+enum Operands<'a> {
+    F32(Vec<&'a [f32]>),
+    F64(Vec<&'a [f64]>),
+}
+
+fn operands<'a>(name: &str, args: &[(&'a CpuStorage, &Layout)]) -> Result<Operands<'a>> {
+    if args.iter().all(|(s, _)| matches!(s, CpuStorage::F32(_))) {
+        let v = args.iter().map(|(s, l)| contiguous(s, l, name));
+        return Ok(Operands::F32(v.collect::<Result<_>>()?));
+    }
+    if args.iter().all(|(s, _)| matches!(s, CpuStorage::F64(_))) {
+        let v = args.iter().map(|(s, l)| contiguous(s, l, name));
+        return Ok(Operands::F64(v.collect::<Result<_>>()?));
+    }
+    candle_core::bail!("{name}: operands must be all f32 or all f64")
+}
+
+/// Runs the kernel `f` on the operands, in their dtype.
+macro_rules! run_kernel {
+    ($name:expr, $args:expr, |$ops:ident| $body:expr) => {
+        match operands($name, $args)? {
+            Operands::F32($ops) => CpuStorage::F32($body),
+            Operands::F64($ops) => CpuStorage::F64($body),
+        }
+    };
+}
+
+fn optional<'a, T: Element>(ops: &[&'a [T]], i: usize) -> Option<&'a [T]> {
+    ops.get(i).copied()
+}
+
+/// The shape of a forward convolution of input `x` by weight `w`, checked.
+fn conv_shape(x: &Layout, w: &Layout, stride: usize) -> Result<ConvShape> {
+    let (batch, in_channels, height, width) = dims4(x, "conv2d input")?;
+    let (out_channels, w_in, kernel, kernel_w) = dims4(w, "conv2d weight")?;
+    if w_in != in_channels || kernel != kernel_w || kernel == 0 || stride == 0 {
+        candle_core::bail!(
+            "conv2d: weight {:?} does not fit input {:?} (square kernels, stride {stride})",
+            w.dims(),
+            x.dims()
+        );
+    }
+    if kernel > height || kernel > width {
+        candle_core::bail!("conv2d: kernel {kernel} is larger than the input {height}x{width}");
+    }
+    Ok(ConvShape {
+        batch,
+        in_channels,
+        out_channels,
+        height,
+        width,
+        kernel,
+        stride,
+    })
+}
+
+/// Checks that `scale` is `[B', C, H, W]` with `(C, H, W)` the per-sample `shape` and `B'`
+/// dividing `batch`.
+fn check_scale(scale: &Layout, batch: usize, shape: (usize, usize, usize)) -> Result<()> {
+    let (b, c, h, w) = dims4(scale, "tangent scale")?;
+    if (c, h, w) != shape || b == 0 || batch % b != 0 {
+        candle_core::bail!(
+            "tangent scale {:?} does not fit a batch of {batch} of {shape:?}",
+            scale.dims()
+        );
+    }
+    Ok(())
+}
+
+impl Conv2d {
+    fn forward(&self, args: &[(&CpuStorage, &Layout)]) -> Result<(CpuStorage, Shape)> {
+        let s = conv_shape(args[0].1, args[1].1, self.stride)?;
+        let out_shape = (s.out_channels, s.out_height(), s.out_width());
+        if let Some((_, scale)) = args.get(2) {
+            check_scale(scale, s.batch, out_shape)?;
+        }
+        let out = run_kernel!("conv2d", args, |ops| conv_forward(
+            &s,
+            ops[0],
+            ops[1],
+            optional(&ops, 2)
+        ));
+        Ok((out, (s.batch, out_shape.0, out_shape.1, out_shape.2).into()))
+    }
+}
+
+/// The gradients of `conv2d(x, w)` (scaled by `d` when given) with respect to `x` and `w`, given
+/// that of its output.
+fn conv2d_grads(
+    x: &Tensor,
+    w: &Tensor,
+    d: Option<&Tensor>,
+    gy: &Tensor,
+    stride: usize,
+) -> Result<(Tensor, Tensor)> {
+    let gy = gy.contiguous()?;
+    let (_, _, height, width) = x.dims4()?;
+    let transpose = ConvTranspose2d {
+        stride,
+        height,
+        width,
+    };
+    let weight_grad = ConvWeightGrad {
+        stride,
+        kernel: w.dim(2)?,
+    };
+    Ok(match d {
+        None => (
+            gy.apply_op2(w, transpose)?,
+            x.apply_op2_no_bwd(&gy, &weight_grad)?,
+        ),
+        Some(d) => (
+            gy.apply_op3_no_bwd(w, d, &transpose)?,
+            x.apply_op3_no_bwd(&gy, d, &weight_grad)?,
+        ),
+    })
+}
+
+impl CustomOp2 for Conv2d {
+    fn name(&self) -> &'static str {
+        "cae-conv2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.forward(&[(s1, l1), (s2, l2)])
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _y: &Tensor,
+        gy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (gx, gw) = conv2d_grads(x, w, None, gy, self.stride)?;
+        Ok((Some(gx), Some(gw)))
+    }
+}
+
+impl CustomOp3 for ScaledConv2d {
+    fn name(&self) -> &'static str {
+        "cae-scaled-conv2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        Conv2d {
+            stride: self.stride,
+        }
+        .forward(&[(s1, l1), (s2, l2), (s3, l3)])
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        d: &Tensor,
+        _y: &Tensor,
+        gy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (gx, gw) = conv2d_grads(x, w, Some(d), gy, self.stride)?;
+        // `d` is a constant for ReLU layers (its derivative is a step); otherwise
+        // ∂/∂d = Σ_probes gy ⊙ conv(x, w), the product recomputed rather than kept.
+        let gd = if d.track_op() {
+            let z = x.apply_op2(
+                w,
+                Conv2d {
+                    stride: self.stride,
+                },
+            )?;
+            let (n, c, h, wd) = z.dims4()?;
+            let b = d.dim(0)?;
+            Some((gy * z)?.reshape((n / b, b, c, h, wd))?.sum(0)?)
+        } else {
+            None
+        };
+        Ok((Some(gx), Some(gw), gd))
+    }
+}
+
+impl ConvTranspose2d {
+    fn forward(&self, args: &[(&CpuStorage, &Layout)]) -> Result<(CpuStorage, Shape)> {
+        // As the input gradient of a convolution from `[B, C_out, height, width]` to `x`.
+        let (l1, l2) = (args[0].1, args[1].1);
+        let (batch, in_channels, h, w) = dims4(l1, "conv_transpose2d input")?;
+        let (w_in, out_channels, kernel, kernel_w) = dims4(l2, "conv_transpose2d weight")?;
+        let st = self.stride;
+        let fits = w_in == in_channels
+            && kernel == kernel_w
+            && kernel > 0
+            && st > 0
+            && h > 0
+            && w > 0
+            && self.height >= (h - 1) * st + kernel
+            && self.height < (h - 1) * st + kernel + st
+            && self.width >= (w - 1) * st + kernel
+            && self.width < (w - 1) * st + kernel + st;
+        if !fits {
+            candle_core::bail!(
+                "conv_transpose2d: weight {:?} and output {}x{} do not fit input {:?} at stride {st}",
+                l2.dims(),
+                self.height,
+                self.width,
+                l1.dims()
+            );
+        }
+        if let Some((_, scale)) = args.get(2) {
+            check_scale(scale, batch, (in_channels, h, w))?;
+        }
+        let s = ConvShape {
+            batch,
+            in_channels: out_channels,
+            out_channels: in_channels,
+            height: self.height,
+            width: self.width,
+            kernel,
+            stride: st,
+        };
+        let out = run_kernel!("conv_transpose2d", args, |ops| conv_backward_input(
+            &s,
+            ops[0],
+            ops[1],
+            optional(&ops, 2)
+        ));
+        Ok((out, (batch, out_channels, self.height, self.width).into()))
+    }
+}
+
+impl CustomOp2 for ConvTranspose2d {
+    fn name(&self) -> &'static str {
+        "cae-conv-transpose2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.forward(&[(s1, l1), (s2, l2)])
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _y: &Tensor,
+        gy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let gy = gy.contiguous()?;
+        // The adjoint of a transposed convolution is the convolution by the same weight.
+        let stride = self.stride;
+        let gx = gy.apply_op2(w, Conv2d { stride })?;
+        let weight_grad = ConvWeightGrad {
+            stride,
+            kernel: w.dim(2)?,
+        };
+        let gw = gy.apply_op2_no_bwd(x, &weight_grad)?;
+        Ok((Some(gx), Some(gw)))
+    }
+}
+
+impl CustomOp3 for ConvTranspose2d {
+    fn name(&self) -> &'static str {
+        "cae-scaled-conv-transpose2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.forward(&[(s1, l1), (s2, l2), (s3, l3)])
+    }
+}
+
+impl ConvWeightGrad {
+    fn forward(&self, args: &[(&CpuStorage, &Layout)]) -> Result<(CpuStorage, Shape)> {
+        let (l1, l2) = (args[0].1, args[1].1);
+        let (batch, in_channels, height, width) = dims4(l1, "conv2d input")?;
+        let (gy_batch, out_channels, out_h, out_w) = dims4(l2, "conv2d output gradient")?;
+        let (k, st) = (self.kernel, self.stride);
+        let s = ConvShape {
+            batch,
+            in_channels,
+            out_channels,
+            height,
+            width,
+            kernel: k,
+            stride: st,
+        };
+        if gy_batch != batch
+            || k == 0
+            || st == 0
+            || k > height
+            || k > width
+            || (s.out_height(), s.out_width()) != (out_h, out_w)
+        {
+            candle_core::bail!(
+                "conv2d weight gradient: output gradient {:?} does not fit input {:?} (kernel {k}, stride {st})",
+                l2.dims(),
+                l1.dims()
+            );
+        }
+        if let Some((_, scale)) = args.get(2) {
+            check_scale(scale, batch, (out_channels, out_h, out_w))?;
+        }
+        let out = run_kernel!("conv2d weight gradient", args, |ops| {
+            conv_backward_weight(&s, ops[0], ops[1], optional(&ops, 2))
+        });
+        Ok((out, (out_channels, in_channels, k, k).into()))
+    }
+}
+
+impl CustomOp2 for ConvWeightGrad {
+    fn name(&self) -> &'static str {
+        "cae-conv2d-weight-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.forward(&[(s1, l1), (s2, l2)])
+    }
+}
+
+impl CustomOp3 for ConvWeightGrad {
+    fn name(&self) -> &'static str {
+        "cae-scaled-conv2d-weight-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.forward(&[(s1, l1), (s2, l2), (s3, l3)])
+    }
+}
+
+/// `(channels, pixels per channel)` of a `[B, C, …]` tensor.
+fn channels_and_pixels(l: &Layout, what: &str) -> Result<(usize, usize)> {
+    match l.dims() {
+        [_, c, rest @ ..] if *c > 0 => Ok((*c, rest.iter().product())),
+        other => candle_core::bail!("{what}: expected [batch, channels, …], got {other:?}"),
+    }
+}
+
+impl CustomOp2 for BiasAdd {
+    fn name(&self) -> &'static str {
+        "cae-bias-add"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (channels, pixels) = channels_and_pixels(l1, "bias add")?;
+        if l2.dims() != [channels] || pixels == 0 {
+            candle_core::bail!("bias {:?} does not fit input {:?}", l2.dims(), l1.dims());
+        }
+        let out = run_kernel!("bias add", &[(s1, l1), (s2, l2)], |ops| add_channel_bias(
+            ops[0], ops[1], pixels
+        ));
+        Ok((out, l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        _b: &Tensor,
+        _y: &Tensor,
+        gy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let gb = gy.contiguous()?.apply_op1_no_bwd(&ChannelSum)?;
+        Ok((Some(gy.clone()), Some(gb)))
+    }
+}
+
+impl CustomOp1 for ChannelSum {
+    fn name(&self) -> &'static str {
+        "cae-channel-sum"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (channels, pixels) = channels_and_pixels(l, "channel sum")?;
+        if pixels == 0 {
+            candle_core::bail!("channel sum of an empty {:?}", l.dims());
+        }
+        let out = match s {
+            CpuStorage::F32(_) => CpuStorage::F32(channel_sums(contiguous(s, l, "channel sum")?, channels, pixels)),
+            CpuStorage::F64(_) => CpuStorage::F64(channel_sums(contiguous(s, l, "channel sum")?, channels, pixels)),
+            _ => candle_core::bail!("channel sum: f32 or f64 only"),
+        };
+        Ok((out, channels.into()))
+    }
+}
+
+/// `conv2d(x, w)` through the fast kernel, differentiable. `x` and `w` must be CPU tensors of one
+/// float dtype (`f32` or `f64`).
+pub(crate) fn conv2d(x: &Tensor, w: &Tensor, stride: usize) -> Result<Tensor> {
+    x.contiguous()?
+        .apply_op2(&w.contiguous()?, Conv2d { stride })
+}
+
+/// `d ⊙ conv2d(x, w)` for `P` probes per sample (`x [P·B, …]`, `d [B, …]`) through the fast kernel,
+/// differentiable.
+pub(crate) fn scaled_conv2d(x: &Tensor, w: &Tensor, d: &Tensor, stride: usize) -> Result<Tensor> {
+    x.contiguous()?
+        .apply_op3(&w.contiguous()?, &d.contiguous()?, ScaledConv2d { stride })
+}
+
+/// `conv_transpose2d(x, w)` (no padding, no output padding) through the fast kernel, differentiable.
+pub(crate) fn conv_transpose2d(x: &Tensor, w: &Tensor, stride: usize) -> Result<Tensor> {
+    let (_, _, h, wd) = x.dims4()?;
+    let kernel = w.dim(2)?;
+    let op = ConvTranspose2d {
+        stride,
+        height: (h.max(1) - 1) * stride + kernel,
+        width: (wd.max(1) - 1) * stride + kernel,
+    };
+    x.contiguous()?.apply_op2(&w.contiguous()?, op)
+}
+
+/// `x + b` with `b [C]` added to every channel of `x [B, C, …]`, differentiable.
+pub(crate) fn add_bias(x: &Tensor, b: &Tensor) -> Result<Tensor> {
+    x.contiguous()?.apply_op2(&b.contiguous()?, BiasAdd)
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{DType, Device, Tensor, Var};
+
+    /// `(batch, in channels, out channels, height, width, kernel, stride)`: every layer of the
+    /// conv preset (encoder, and its decoder as transposed convolutions) and odd sizes.
+    const CASES: [(usize, usize, usize, usize, usize, usize, usize); 9] = [
+        (3, 1, 8, 28, 28, 3, 1),
+        (3, 8, 16, 26, 26, 5, 1),
+        (2, 16, 32, 22, 22, 5, 2),
+        (2, 32, 64, 9, 9, 2, 2),
+        (2, 64, 16, 4, 4, 3, 2),
+        (2, 16, 8, 9, 9, 5, 2),
+        (2, 8, 1, 21, 21, 8, 1),
+        (5, 3, 2, 7, 10, 3, 3),
+        (1, 2, 3, 6, 5, 4, 1),
+    ];
+
+    fn random(shape: &[usize], dtype: DType) -> Var {
+        let t = Tensor::randn(0f32, 1f32, shape, &Device::Cpu).unwrap();
+        Var::from_tensor(&t.to_dtype(dtype).unwrap()).unwrap()
+    }
+
+    fn max_rel_diff(a: &Tensor, b: &Tensor) -> f64 {
+        let a = a.to_dtype(DType::F64).unwrap().flatten_all().unwrap();
+        let b = b.to_dtype(DType::F64).unwrap().flatten_all().unwrap();
+        let scale = b
+            .abs()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap()
+            .max(1e-30);
+        let diff = (a - b).unwrap().abs().unwrap().max(0).unwrap();
+        diff.to_scalar::<f64>().unwrap() / scale
+    }
+
+    /// The value and every operand's gradient of `Σ op(args) ⊙ g` by each implementation.
+    fn compare(
+        what: &str,
+        shapes: &[&[usize]],
+        dtype: DType,
+        fast: impl Fn(&[Tensor]) -> candle_core::Result<Tensor>,
+        reference: impl Fn(&[Tensor]) -> candle_core::Result<Tensor>,
+    ) {
+        let tol = if dtype == DType::F64 { 1e-12 } else { 1e-5 };
+        let vars: Vec<Var> = shapes.iter().map(|s| random(s, dtype)).collect();
+        let args: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+        let y_ref = reference(&args).unwrap();
+        let g = random(y_ref.dims(), dtype);
+        let y = fast(&args).unwrap();
+        assert_eq!(y.dims(), y_ref.dims(), "{what}: shape");
+        let err = max_rel_diff(&y, &y_ref);
+        assert!(err < tol, "{what} {dtype:?}: forward rel err {err:e}");
+        let backward = |y: Tensor| {
+            (y * g.as_tensor())
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap()
+        };
+        let (grads, grads_ref) = (backward(y), backward(y_ref));
+        for (i, v) in vars.iter().enumerate() {
+            let err = max_rel_diff(grads.get(v).unwrap(), grads_ref.get(v).unwrap());
+            assert!(err < tol, "{what} {dtype:?}: gradient of operand {i} rel err {err:e}");
+        }
+    }
+
+    #[test]
+    fn conv2d_and_its_gradients_match_candle() {
+        for dtype in [DType::F32, DType::F64] {
+            for (b, ci, co, h, w, k, s) in CASES {
+                compare(
+                    &format!("conv2d {:?}", (b, ci, co, h, w, k, s)),
+                    &[&[b, ci, h, w], &[co, ci, k, k]],
+                    dtype,
+                    |a| super::conv2d(&a[0], &a[1], s),
+                    |a| a[0].conv2d(&a[1], 0, s, 1, 1),
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn conv_transpose2d_and_its_gradients_match_candle() {
+        for dtype in [DType::F32, DType::F64] {
+            for (b, ci, co, h, w, k, s) in CASES {
+                compare(
+                    &format!("conv_transpose2d {:?}", (b, ci, co, h, w, k, s)),
+                    &[&[b, ci, h, w], &[ci, co, k, k]],
+                    dtype,
+                    |a| super::conv_transpose2d(&a[0], &a[1], s),
+                    |a| a[0].conv_transpose2d(&a[1], 0, 0, s, 1),
+                );
+            }
+        }
+    }
+
+    /// Three probes per sample; the scale is a variable here, so its gradient (the path taken
+    /// for activations other than ReLU) is checked too.
+    #[test]
+    fn scaled_conv2d_and_its_gradients_match_candle() {
+        const PROBES: usize = 3;
+        for dtype in [DType::F32, DType::F64] {
+            for (b, ci, co, h, w, k, s) in CASES {
+                let (oh, ow) = ((h - k) / s + 1, (w - k) / s + 1);
+                compare(
+                    &format!("scaled conv2d {:?}", (b, ci, co, h, w, k, s)),
+                    &[&[PROBES * b, ci, h, w], &[co, ci, k, k], &[b, co, oh, ow]],
+                    dtype,
+                    |a| super::scaled_conv2d(&a[0], &a[1], &a[2], s),
+                    |a| {
+                        a[0].conv2d(&a[1], 0, s, 1, 1)?
+                            .reshape((PROBES, b, co, oh, ow))?
+                            .broadcast_mul(&a[2].unsqueeze(0)?)?
+                            .reshape((PROBES * b, co, oh, ow))
+                    },
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn bias_add_and_its_gradients_match_candle() {
+        for dtype in [DType::F32, DType::F64] {
+            for shape in [&[3usize, 4, 5, 6][..], &[17, 2, 1, 1], &[1, 7, 3]] {
+                compare(
+                    &format!("bias add {shape:?}"),
+                    &[shape, &[shape[1]]],
+                    dtype,
+                    |a| super::add_bias(&a[0], &a[1]),
+                    |a| {
+                        let mut b_shape = vec![1; shape.len()];
+                        b_shape[1] = shape[1];
+                        a[0].broadcast_add(&a[1].reshape(b_shape)?)
+                    },
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn misfitting_operands_are_errors_not_panics() {
+        let x = Tensor::zeros((2, 3, 5, 5), DType::F32, &Device::Cpu).unwrap();
+        let wrong_channels = Tensor::zeros((4, 2, 3, 3), DType::F32, &Device::Cpu).unwrap();
+        assert!(super::conv2d(&x, &wrong_channels, 1).is_err());
+        let too_big = Tensor::zeros((4, 3, 6, 6), DType::F32, &Device::Cpu).unwrap();
+        assert!(super::conv2d(&x, &too_big, 1).is_err());
+        let mixed = Tensor::zeros((4, 3, 3, 3), DType::F64, &Device::Cpu).unwrap();
+        assert!(super::conv2d(&x, &mixed, 1).is_err());
+    }
+}
+
