@@ -24,7 +24,6 @@ impl ConvParams {
             stride: l.stride,
         })
     }
-
 }
 
 /// Pre-activation derivatives of every encoder layer, `[B, C_l, H_l, W_l]`, and the flattened code.

@@ -11,23 +11,7 @@
 //! matrix `[C_out, C_in·K·K]`), an output `[C_out, H_out, W_out]` with `H_out = (H − K)/s + 1`.
 use rayon::prelude::*;
 
-/// The element types the kernels compute in (`f32` for training, `f64` for the numerical checks).
-pub(crate) trait Element:
-    Copy + Send + Sync + 'static + std::ops::AddAssign + std::ops::Mul<Output = Self> + std::fmt::Debug
-{
-    const ZERO: Self;
-    const ONE: Self;
-}
-
-impl Element for f32 {
-    const ZERO: Self = 0.0;
-    const ONE: Self = 1.0;
-}
-
-impl Element for f64 {
-    const ZERO: Self = 0.0;
-    const ONE: Self = 1.0;
-}
+use crate::matmul::{matmul, Element};
 
 /// The sizes of one convolution `[B, C_in, H, W] * [C_out, C_in, K, K] → [B, C_out, H_out, W_out]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,64 +56,17 @@ impl ConvShape {
     }
 }
 
-/// `dst[m×n] (+)= a[m×k] · b[k×n]`, all row-major unless `a_t`/`b_t` say the operand is stored
-/// transposed (`a` as `[k×m]`, `b` as `[n×k]`), on the calling thread.
-#[allow(clippy::too_many_arguments)]
-fn matmul<T: Element>(
-    dst: &mut [T],
-    a: &[T],
-    a_t: bool,
-    b: &[T],
-    b_t: bool,
-    (m, k, n): (usize, usize, usize),
-    accumulate: bool,
-) {
-    assert!(dst.len() == m * n && a.len() == m * k && b.len() == k * n);
-    let (a_rs, a_cs) = if a_t {
-        (1, m as isize)
-    } else {
-        (k as isize, 1)
-    };
-    let (b_rs, b_cs) = if b_t {
-        (1, k as isize)
-    } else {
-        (n as isize, 1)
-    };
-    // SAFETY: the assert above makes every (row, column) index within m×k, k×n and m×n reach inside
-    // `a`, `b` and `dst` through these strides; `dst` is exclusively borrowed, so it aliases neither.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.as_ptr(),
-            a_cs,
-            a_rs,
-            b.as_ptr(),
-            b_cs,
-            b_rs,
-            T::ONE,
-            T::ONE,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    }
-}
-
 /// The im2col matrix of one image: `cols[(c, kh, kw), (oh, ow)] = x[c, oh·s + kh, ow·s + kw]`.
-fn im2col<T: Element>(s: &ConvShape, x: &[T], cols: &mut [T]) {
+///
+/// Row `r` of the matrix starts at `cols[r · ld + offset]`: the samples of a task sit side by side,
+/// `ld = samples · pixels` and `offset = sample · pixels`.
+fn im2col<T: Element>(s: &ConvShape, x: &[T], cols: &mut [T], ld: usize, offset: usize) {
     let (oh_n, ow_n, k, st) = (s.out_height(), s.out_width(), s.kernel, s.stride);
     for c in 0..s.in_channels {
         let plane = &x[c * s.height * s.width..][..s.height * s.width];
         for kh in 0..k {
             for kw in 0..k {
-                let row = &mut cols[((c * k + kh) * k + kw) * oh_n * ow_n..][..oh_n * ow_n];
+                let row = &mut cols[((c * k + kh) * k + kw) * ld + offset..][..oh_n * ow_n];
                 for oh in 0..oh_n {
                     let src = &plane[(oh * st + kh) * s.width + kw..];
                     let dst = &mut row[oh * ow_n..][..ow_n];
@@ -146,15 +83,15 @@ fn im2col<T: Element>(s: &ConvShape, x: &[T], cols: &mut [T]) {
     }
 }
 
-/// The adjoint of [`im2col`]: adds every column entry onto the pixel it was read from (`x` is
-/// added to, not overwritten).
-fn col2im<T: Element>(s: &ConvShape, cols: &[T], x: &mut [T]) {
+/// The adjoint of [`im2col`] (same `ld` and `offset`): adds every column entry onto the pixel it
+/// was read from (`x` is added to, not overwritten).
+fn col2im<T: Element>(s: &ConvShape, cols: &[T], x: &mut [T], ld: usize, offset: usize) {
     let (oh_n, ow_n, k, st) = (s.out_height(), s.out_width(), s.kernel, s.stride);
     for c in 0..s.in_channels {
         let plane = &mut x[c * s.height * s.width..][..s.height * s.width];
         for kh in 0..k {
             for kw in 0..k {
-                let row = &cols[((c * k + kh) * k + kw) * oh_n * ow_n..][..oh_n * ow_n];
+                let row = &cols[((c * k + kh) * k + kw) * ld + offset..][..oh_n * ow_n];
                 for oh in 0..oh_n {
                     let dst = &mut plane[(oh * st + kh) * s.width + kw..];
                     let src = &row[oh * ow_n..][..ow_n];
@@ -192,11 +129,96 @@ fn check_scale<T>(scale: Option<&[T]>, s: &ConvShape) {
     }
 }
 
-/// Samples per rayon task: enough work to amortise a task's scratch buffer, and 75 tasks for a
-/// 600-image batch to balance any thread count. Fixed, not derived from the thread count, so that
-/// the weight gradient's partial sums (one per task, added in task order) are the same on every
-/// machine.
+/// Samples per rayon task, side by side in one product: wide enough that `gemm` packs each weight
+/// once per task rather than once per sample (the per-sample products of the conv preset are as
+/// small as 16×200×484), and 75 tasks for a 600-image batch to balance any thread count. Fixed, not
+/// derived from the thread count, so that the weight gradient's partial sums (one per task, added
+/// in task order) are the same on every machine.
 const SAMPLES_PER_TASK: usize = 8;
+
+/// A worker's two buffers (im2col columns and a gathered or product matrix), allocated once per
+/// rayon job rather than zeroed afresh for every task. Every entry a task reads it has written.
+struct Scratch<T> {
+    cols: Vec<T>,
+    other: Vec<T>,
+}
+
+impl<T> Default for Scratch<T> {
+    fn default() -> Self {
+        Self {
+            cols: Vec::new(),
+            other: Vec::new(),
+        }
+    }
+}
+
+impl<T: Element> Scratch<T> {
+    fn get(&mut self, cols: usize, other: usize) -> (&mut [T], &mut [T]) {
+        self.cols.resize(cols.max(self.cols.len()), T::ZERO);
+        self.other.resize(other.max(self.other.len()), T::ZERO);
+        (&mut self.cols[..cols], &mut self.other[..other])
+    }
+}
+
+/// Copies the `[C, P]` blocks of a task's samples into one `[C, n·P]` matrix (sample `j` in
+/// columns `j·P..(j+1)·P`), each multiplied by its sample's scale block when there is one.
+fn gather_channels<T: Element>(
+    blocks: &[T],
+    channels: usize,
+    pixels: usize,
+    scale: Option<&[T]>,
+    first_sample: usize,
+    dst: &mut [T],
+) {
+    let len = channels * pixels;
+    let n = blocks.len() / len;
+    for (j, block) in blocks.chunks(len).enumerate() {
+        let d = scale_block(scale, first_sample + j, len);
+        for c in 0..channels {
+            let src = &block[c * pixels..][..pixels];
+            let out = &mut dst[c * n * pixels + j * pixels..][..pixels];
+            match d {
+                None => out.copy_from_slice(src),
+                Some(d) => {
+                    let d = &d[c * pixels..][..pixels];
+                    for ((o, &v), &f) in out.iter_mut().zip(src).zip(d) {
+                        *o = v * f;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The inverse of [`gather_channels`] without a scale, with one: writes `src ⊙ scale` back into
+/// per-sample `[C, P]` blocks.
+fn scatter_channels<T: Element>(
+    src: &[T],
+    channels: usize,
+    pixels: usize,
+    scale: Option<&[T]>,
+    first_sample: usize,
+    blocks: &mut [T],
+) {
+    let len = channels * pixels;
+    let n = blocks.len() / len;
+    for (j, block) in blocks.chunks_mut(len).enumerate() {
+        let d = scale_block(scale, first_sample + j, len);
+        for c in 0..channels {
+            let from = &src[c * n * pixels + j * pixels..][..pixels];
+            let out = &mut block[c * pixels..][..pixels];
+            match d {
+                None => out.copy_from_slice(from),
+                Some(d) => {
+                    let d = &d[c * pixels..][..pixels];
+                    for ((o, &v), &f) in out.iter_mut().zip(from).zip(d) {
+                        *o = v * f;
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// `y = conv(x, w)`: `x [B, C_in, H, W]`, `w [C_out, C_in, K, K]` → `[B, C_out, H_out, W_out]`.
 ///
@@ -212,23 +234,21 @@ pub(crate) fn conv_forward<T: Element>(
     assert!(x.len() == s.batch * s.in_len() && w.len() == s.weight_len());
     check_scale(scale, s);
     let mut y = vec![T::ZERO; s.batch * s.out_len()];
-    let dims = (s.out_channels, s.patch_len(), s.out_pixels());
+    let pixels = s.out_pixels();
     y.par_chunks_mut(SAMPLES_PER_TASK * s.out_len())
         .zip(x.par_chunks(SAMPLES_PER_TASK * s.in_len()))
         .enumerate()
-        .for_each(|(task, (ys, xs))| {
-            let mut cols = vec![T::ZERO; s.patch_len() * s.out_pixels()];
-            for (j, (y1, x1)) in ys
-                .chunks_mut(s.out_len())
-                .zip(xs.chunks(s.in_len()))
-                .enumerate()
-            {
-                im2col(s, x1, &mut cols);
-                matmul(y1, w, false, &cols, false, dims, false);
-                if let Some(d) = scale_block(scale, task * SAMPLES_PER_TASK + j, s.out_len()) {
-                    y1.iter_mut().zip(d).for_each(|(y, &d)| *y = *y * d);
-                }
+        .for_each_init(Scratch::default, |scratch, (task, (ys, xs))| {
+            let n = xs.len() / s.in_len();
+            let (cols, product) =
+                scratch.get(s.patch_len() * n * pixels, s.out_channels * n * pixels);
+            for (j, x1) in xs.chunks(s.in_len()).enumerate() {
+                im2col(s, x1, cols, n * pixels, j * pixels);
             }
+            let dims = (s.out_channels, s.patch_len(), n * pixels);
+            matmul(product, w, false, cols, false, dims, false, 1);
+            let first = task * SAMPLES_PER_TASK;
+            scatter_channels(product, s.out_channels, pixels, scale, first, ys);
         });
     y
 }
@@ -245,43 +265,23 @@ pub(crate) fn conv_backward_input<T: Element>(
     assert!(gy.len() == s.batch * s.out_len() && w.len() == s.weight_len());
     check_scale(scale, s);
     let mut gx = vec![T::ZERO; s.batch * s.in_len()];
-    let dims = (s.patch_len(), s.out_channels, s.out_pixels());
+    let pixels = s.out_pixels();
     gx.par_chunks_mut(SAMPLES_PER_TASK * s.in_len())
         .zip(gy.par_chunks(SAMPLES_PER_TASK * s.out_len()))
         .enumerate()
-        .for_each(|(task, (gxs, gys))| {
-            let mut cols = vec![T::ZERO; s.patch_len() * s.out_pixels()];
-            let mut scaled = vec![T::ZERO; if scale.is_some() { s.out_len() } else { 0 }];
-            for (j, (gx1, gy1)) in gxs
-                .chunks_mut(s.in_len())
-                .zip(gys.chunks(s.out_len()))
-                .enumerate()
-            {
-                let gy1 = scaled_copy(gy1, scale, task * SAMPLES_PER_TASK + j, &mut scaled);
-                // cols = Wᵀ · gy: W is stored [C_out, patch], read transposed.
-                matmul(&mut cols, w, true, gy1, false, dims, false);
-                col2im(s, &cols, gx1);
+        .for_each_init(Scratch::default, |scratch, (task, (gxs, gys))| {
+            let n = gys.len() / s.out_len();
+            let (cols, g) = scratch.get(s.patch_len() * n * pixels, s.out_channels * n * pixels);
+            let first = task * SAMPLES_PER_TASK;
+            gather_channels(gys, s.out_channels, pixels, scale, first, g);
+            // cols = Wᵀ · g: W is stored [C_out, patch], read transposed.
+            let dims = (s.patch_len(), s.out_channels, n * pixels);
+            matmul(cols, w, true, g, false, dims, false, 1);
+            for (j, gx1) in gxs.chunks_mut(s.in_len()).enumerate() {
+                col2im(s, cols, gx1, n * pixels, j * pixels);
             }
         });
     gx
-}
-
-/// `g` itself, or `g ⊙` its sample's scale block written into `buffer`.
-fn scaled_copy<'a, T: Element>(
-    g: &'a [T],
-    scale: Option<&[T]>,
-    sample: usize,
-    buffer: &'a mut [T],
-) -> &'a [T] {
-    match scale_block(scale, sample, g.len()) {
-        None => g,
-        Some(d) => {
-            for ((b, &g), &d) in buffer.iter_mut().zip(g).zip(d) {
-                *b = g * d;
-            }
-            buffer
-        }
-    }
 }
 
 /// `∂L/∂w` of [`conv_forward`] from `x` and `gy` (times `scale` as there, when given):
@@ -294,21 +294,23 @@ pub(crate) fn conv_backward_weight<T: Element>(
 ) -> Vec<T> {
     assert!(x.len() == s.batch * s.in_len() && gy.len() == s.batch * s.out_len());
     check_scale(scale, s);
-    let dims = (s.out_channels, s.out_pixels(), s.patch_len());
+    let pixels = s.out_pixels();
     let partials: Vec<Vec<T>> = x
         .par_chunks(SAMPLES_PER_TASK * s.in_len())
         .zip(gy.par_chunks(SAMPLES_PER_TASK * s.out_len()))
         .enumerate()
-        .map(|(task, (xs, gys))| {
-            let mut gw = vec![T::ZERO; s.weight_len()];
-            let mut cols = vec![T::ZERO; s.patch_len() * s.out_pixels()];
-            let mut scaled = vec![T::ZERO; if scale.is_some() { s.out_len() } else { 0 }];
-            for (j, (x1, gy1)) in xs.chunks(s.in_len()).zip(gys.chunks(s.out_len())).enumerate() {
-                let gy1 = scaled_copy(gy1, scale, task * SAMPLES_PER_TASK + j, &mut scaled);
-                im2col(s, x1, &mut cols);
-                // gw += gy · colsᵀ: cols is stored [patch, pixels], read transposed.
-                matmul(&mut gw, gy1, false, &cols, true, dims, true);
+        .map_init(Scratch::default, |scratch, (task, (xs, gys))| {
+            let n = xs.len() / s.in_len();
+            let (cols, g) = scratch.get(s.patch_len() * n * pixels, s.out_channels * n * pixels);
+            let first = task * SAMPLES_PER_TASK;
+            gather_channels(gys, s.out_channels, pixels, scale, first, g);
+            for (j, x1) in xs.chunks(s.in_len()).enumerate() {
+                im2col(s, x1, cols, n * pixels, j * pixels);
             }
+            // gw = g · colsᵀ: cols is stored [patch, n·pixels], read transposed.
+            let mut gw = vec![T::ZERO; s.weight_len()];
+            let dims = (s.out_channels, n * pixels, s.patch_len());
+            matmul(&mut gw, g, false, cols, true, dims, false, 1);
             gw
         })
         .collect();

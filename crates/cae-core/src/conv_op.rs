@@ -13,8 +13,9 @@ use candle_core::{
 
 use crate::conv_kernel::{
     add_channel_bias, channel_sums, conv_backward_input, conv_backward_weight, conv_forward,
-    ConvShape, Element,
+    ConvShape,
 };
+use crate::matmul::Element;
 
 /// `conv2d(x, w)` with stride `stride`, no padding: `x [B, C_in, H, W]`, `w [C_out, C_in, K, K]`.
 #[derive(Debug, Clone, Copy)]
@@ -492,8 +493,16 @@ impl CustomOp1 for ChannelSum {
             candle_core::bail!("channel sum of an empty {:?}", l.dims());
         }
         let out = match s {
-            CpuStorage::F32(_) => CpuStorage::F32(channel_sums(contiguous(s, l, "channel sum")?, channels, pixels)),
-            CpuStorage::F64(_) => CpuStorage::F64(channel_sums(contiguous(s, l, "channel sum")?, channels, pixels)),
+            CpuStorage::F32(_) => CpuStorage::F32(channel_sums(
+                contiguous(s, l, "channel sum")?,
+                channels,
+                pixels,
+            )),
+            CpuStorage::F64(_) => CpuStorage::F64(channel_sums(
+                contiguous(s, l, "channel sum")?,
+                channels,
+                pixels,
+            )),
             _ => candle_core::bail!("channel sum: f32 or f64 only"),
         };
         Ok((out, channels.into()))
@@ -597,7 +606,10 @@ mod tests {
         let (grads, grads_ref) = (backward(y), backward(y_ref));
         for (i, v) in vars.iter().enumerate() {
             let err = max_rel_diff(grads.get(v).unwrap(), grads_ref.get(v).unwrap());
-            assert!(err < tol, "{what} {dtype:?}: gradient of operand {i} rel err {err:e}");
+            assert!(
+                err < tol,
+                "{what} {dtype:?}: gradient of operand {i} rel err {err:e}"
+            );
         }
     }
 
@@ -685,4 +697,3 @@ mod tests {
         assert!(super::conv2d(&x, &mixed, 1).is_err());
     }
 }
-

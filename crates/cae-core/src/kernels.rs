@@ -7,7 +7,7 @@
 //! is the reference the fast kernels are tested against.
 use candle_core::{DType, Result, Tensor};
 
-use crate::conv_op;
+use crate::{conv_op, gram_op};
 
 /// Which implementation a model's operations run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -22,8 +22,9 @@ pub enum Kernels {
 }
 
 impl Kernels {
-    /// Whether the convolution kernels take `x` (a CPU tensor of `f32` or `f64`).
-    fn fast_conv(self, x: &Tensor) -> bool {
+    /// Whether the custom CPU ops (convolutions, the Gram penalty) take `x`: a CPU tensor of `f32`
+    /// or `f64`.
+    fn fast_op(self, x: &Tensor) -> bool {
         self == Kernels::Fast && x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64)
     }
 
@@ -34,7 +35,7 @@ impl Kernels {
 
     /// `conv2d(x, w)` with `stride`, no padding: `x [B, C_in, H, W]`, `w [C_out, C_in, K, K]`.
     pub(crate) fn conv2d(self, x: &Tensor, w: &Tensor, stride: usize) -> Result<Tensor> {
-        if self.fast_conv(x) {
+        if self.fast_op(x) {
             conv_op::conv2d(x, w, stride)
         } else {
             x.conv2d(w, 0, stride, 1, 1)
@@ -43,7 +44,7 @@ impl Kernels {
 
     /// `conv_transpose2d(x, w)` with `stride`, no padding: `x [B, C_in, H, W]`, `w [C_in, C_out, K, K]`.
     pub(crate) fn conv_transpose2d(self, x: &Tensor, w: &Tensor, stride: usize) -> Result<Tensor> {
-        if self.fast_conv(x) {
+        if self.fast_op(x) {
             conv_op::conv_transpose2d(x, w, stride)
         } else {
             x.conv_transpose2d(w, 0, 0, stride, 1)
@@ -60,7 +61,7 @@ impl Kernels {
         d: &Tensor,
         stride: usize,
     ) -> Result<Tensor> {
-        if self.fast_conv(t) {
+        if self.fast_op(t) {
             return conv_op::scaled_conv2d(t, w, d, stride);
         }
         let z = t.conv2d(w, 0, stride, 1, 1)?;
@@ -73,11 +74,21 @@ impl Kernels {
 
     /// `x + b` with one bias per channel: `x [B, C, …]`, `b [C]`.
     pub(crate) fn add_channel_bias(self, x: &Tensor, b: &Tensor) -> Result<Tensor> {
-        if self.fast_conv(x) {
+        if self.fast_op(x) {
             return conv_op::add_bias(x, b);
         }
         let mut shape = vec![1; x.rank()];
         shape[1] = b.elem_count();
         x.broadcast_add(&b.reshape(shape)?)
+    }
+
+    /// The deep MLP encoder's exact penalty from its rows: `Σ_c (m_bc ⊙ d_b) G (m_bc ⊙ d_b)ᵀ` per
+    /// sample for `M [B, C, H]`, `d [B, H]` and the symmetric Gram matrix `G [H, H]`.
+    pub(crate) fn gram_penalty(self, m: &Tensor, d: &Tensor, g: &Tensor) -> Result<Tensor> {
+        if self.fast_op(m) {
+            gram_op::gram_penalty(m, d, g)
+        } else {
+            gram_op::gram_penalty_reference(m, d, g)
+        }
     }
 }

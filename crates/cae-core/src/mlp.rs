@@ -3,7 +3,7 @@ use candle_core::{Result, Tensor, D};
 use candle_nn::VarBuilder;
 
 use crate::params::mlp_sizes;
-use crate::{Activation, MlpConfig};
+use crate::{Activation, Kernels, MlpConfig};
 
 /// `y = x Wᵀ + b` with `W: [out, in]`.
 #[derive(Debug, Clone)]
@@ -33,6 +33,7 @@ pub(crate) struct Mlp {
     decoder: Vec<(Option<Tensor>, Tensor)>,
     hidden_activation: Activation,
     code_activation: Activation,
+    kernels: Kernels,
 }
 
 impl Mlp {
@@ -62,7 +63,12 @@ impl Mlp {
             decoder,
             hidden_activation: cfg.hidden_activation,
             code_activation: cfg.code_activation,
+            kernels: Kernels::default(),
         })
+    }
+
+    pub fn set_kernels(&mut self, kernels: Kernels) {
+        self.kernels = kernels;
     }
 
     /// Every parameter with its `VarBuilder` path.
@@ -147,8 +153,10 @@ impl Mlp {
 
     /// Per-sample `‖J‖²_F`, `[B]`, exact.
     ///
-    /// One layer: the closed form `Σ_j g'(a_j)² Σ_i W_ji²`, O(B·H + H·D). Deeper: the Jacobian itself,
-    /// built by propagating tangents through the narrower side.
+    /// One layer: the closed form `Σ_j g'(a_j)² Σ_i W_ji²`, O(B·H + H·D). Deeper, with a code and a
+    /// first layer narrower than the input: the rows of the Jacobian down to the first layer, then
+    /// its Gram matrix (see [`crate::gram_op`]). Otherwise the Jacobian itself, built by
+    /// propagating tangents through the narrower side.
     pub fn jacobian_sq_norm(&self, trace: &Trace) -> Result<Tensor> {
         if let [layer] = self.encoder.as_slice() {
             let row_sq = layer.weight.sqr()?.sum_keepdim(1)?; // [H, 1]
@@ -157,25 +165,21 @@ impl Mlp {
         let d = &trace.derivatives;
         let first = &self.encoder[0].weight; // [H_1, input]
         let (width, input) = first.dims2()?;
-        let (batch, code) = d[d.len() - 1].dims2()?;
+        let code = d[d.len() - 1].dim(1)?;
         if code > input || width >= input {
             return self.jacobian(trace)?.sqr()?.sum((1, 2));
         }
         // J = P W_1 with P = D_L W_L ⋯ D_2 W_2 D_1, [code, H_1] per sample, so
         // ‖J‖² = tr(P (W_1 W_1ᵀ) Pᵀ): the Gram matrix G = W_1 W_1ᵀ is one product for the whole
         // batch, and each sample then costs code·H_1² multiply-adds instead of code·H_1·input.
-        let p = self.rows_before_first_weight(trace)?; // [B, code, H_1]
+        let rows = self.rows_before_first_layer(trace)?; // [B, code, H_1], before D_1
         let gram = first.matmul(&first.t()?)?;
-        let pg = p
-            .reshape((batch * code, width))?
-            .matmul(&gram)?
-            .reshape((batch, code, width))?;
-        (pg * p)?.sum((1, 2))
+        self.kernels.gram_penalty(&rows, &d[0], &gram)
     }
 
-    /// `D_L W_L ⋯ D_2 W_2 D_1` per sample, `[B, code, H_1]`: the Jacobian's rows before the first
-    /// layer's weight, multiplied from the code side.
-    fn rows_before_first_weight(&self, trace: &Trace) -> Result<Tensor> {
+    /// `D_L W_L ⋯ D_2 W_2` per sample, `[B, code, H_1]`: the Jacobian's rows before the first
+    /// layer's `g'` and weight, multiplied from the code side.
+    fn rows_before_first_layer(&self, trace: &Trace) -> Result<Tensor> {
         let d = &trace.derivatives;
         let last = self.encoder.len() - 1;
         let (batch, code) = d[last].dims2()?;
@@ -191,7 +195,7 @@ impl Mlp {
                 .matmul(w)?
                 .reshape((batch, code, w.dim(1)?))?;
         }
-        m.broadcast_mul(&d[0].unsqueeze(1)?)
+        Ok(m)
     }
 
     /// Per-sample Jacobian `∂code/∂x`, `[B, code, input]`.

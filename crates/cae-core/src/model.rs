@@ -97,8 +97,9 @@ impl ContractiveAutoencoder {
     /// The same model computing with `kernels` ([`Kernels::Fast`] unless changed here).
     pub fn with_kernels(mut self, kernels: Kernels) -> Self {
         self.kernels = kernels;
-        if let Network::Conv(c) = &mut self.network {
-            c.set_kernels(kernels);
+        match &mut self.network {
+            Network::Conv(c) => c.set_kernels(kernels),
+            Network::Mlp(m) => m.set_kernels(kernels),
         }
         self
     }
