@@ -83,5 +83,5 @@ pub use host::HostF32;
 pub use init::init_varmap;
 pub use kernels::Kernels;
 pub use loss::bce_with_logits;
-pub use model::{ContractiveAutoencoder, Loss, StepOutput, DEFAULT_DTYPE};
+pub use model::{ContractiveAutoencoder, Loss, StepOutput, AUTOGRAD_ROWS_PER_PASS, DEFAULT_DTYPE};
 pub use params::{param_count, param_specs, ParamSpec};

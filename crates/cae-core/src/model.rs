@@ -249,23 +249,50 @@ impl ContractiveAutoencoder {
     }
 
     /// [`Self::loss_and_gradients`] always through candle's autograd (the reference for the fused kernel).
+    ///
+    /// Batches larger than [`AUTOGRAD_ROWS_PER_PASS`] go through in slices, each slice's loss
+    /// weighted by its share of the batch and the gradients added: the same gradient as one pass
+    /// (the loss is a mean over samples), with the memory of the saved activations bounded by the
+    /// slice rather than the batch.
     pub fn autograd_step(&self, x: &Tensor, lambda: f64) -> Result<StepOutput> {
-        let loss = self.loss(x, lambda)?;
-        let grads = loss.total.backward()?;
-        let mut gradients = HashMap::new();
-        for (name, t) in self.named_parameters() {
-            let g = match grads.get(&t) {
-                Some(g) => g.clone(),
-                None => t.zeros_like()?,
-            };
-            gradients.insert(name, g);
-        }
+        let batch = x.dim(0)?;
         let f = |t: &Tensor| -> Result<f64> { Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?) };
+        let parameters = self.named_parameters();
+        let mut gradients: HashMap<String, Tensor> = HashMap::new();
+        let (mut bce, mut sq_norm) = (0.0, 0.0);
+        for start in (0..batch.max(1)).step_by(AUTOGRAD_ROWS_PER_PASS) {
+            let rows = AUTOGRAD_ROWS_PER_PASS.min(batch - start);
+            let share = rows as f64 / batch as f64;
+            let loss = if rows == batch {
+                self.loss(x, lambda)?
+            } else {
+                self.loss(&x.narrow(0, start, rows)?, lambda)?
+            };
+            let grads = if rows == batch {
+                loss.total.backward()?
+            } else {
+                (&loss.total * share)?.backward()?
+            };
+            for (name, t) in &parameters {
+                let g = match grads.get(t) {
+                    Some(g) => g.clone(),
+                    None => t.zeros_like()?,
+                };
+                let sum = match gradients.remove(name) {
+                    Some(previous) => (previous + g)?,
+                    None => g,
+                };
+                gradients.insert(name.clone(), sum);
+            }
+            bce += share * f(&loss.bce)?;
+            sq_norm += share * f(&loss.jacobian_sq_norm)?;
+        }
+        let penalty = lambda * sq_norm;
         Ok(StepOutput {
-            bce: f(&loss.bce)?,
-            penalty: f(&loss.penalty)?,
-            total: f(&loss.total)?,
-            jacobian_sq_norm: f(&loss.jacobian_sq_norm)?,
+            bce,
+            penalty,
+            total: bce + penalty,
+            jacobian_sq_norm: sq_norm,
             gradients,
         })
     }
@@ -423,6 +450,13 @@ impl Module for ContractiveAutoencoder {
         })
     }
 }
+
+/// The most samples one autograd pass takes (see [`ContractiveAutoencoder::autograd_step`]).
+/// candle keeps every intermediate of the graph, and every gradient, until the pass ends: for the
+/// conv preset (4 Hutchinson probes) a 600-sample pass peaked at 954 MiB of resident memory.
+/// Slices of this size keep the same products per task (the conv kernels work 8 samples at a time,
+/// the deep penalty's products stay thousands of rows tall).
+pub const AUTOGRAD_ROWS_PER_PASS: usize = 200;
 
 /// The dtype a model computes in unless told otherwise.
 pub const DEFAULT_DTYPE: DType = DType::F32;

@@ -23,8 +23,11 @@ pub fn evaluate(
     device: &Device,
 ) -> Result<Evaluation, TrainError> {
     let n = data.len();
+    // The loss keeps its whole graph (the weights are variables) until it is dropped: slices no
+    // larger than a training pass's keep the peak memory of evaluation within training's.
+    let batch_size = batch_size.clamp(1, cae_core::AUTOGRAD_ROWS_PER_PASS);
     let (mut bce_sum, mut sq_sum, mut fro_sum) = (0.0, 0.0, 0.0);
-    for start in (0..n).step_by(batch_size.max(1)) {
+    for start in (0..n).step_by(batch_size) {
         let end = (start + batch_size).min(n);
         let x = data.to_tensor(start..end, device)?;
         let loss = model.loss(&x, 0.0)?;
