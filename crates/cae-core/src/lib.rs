@@ -7,9 +7,15 @@
 //! The penalty is built from ordinary forward tensor ops, so candle's `backward()` differentiates it
 //! exactly (candle's autograd cannot differentiate through a gradient):
 //! - one-layer encoders use the closed form `Σ_j g'(a_j)² Σ_i W_ji²`;
-//! - deeper MLP encoders build the Jacobian by propagating tangents through the narrower side;
+//! - deeper MLP encoders build the Jacobian's rows from the code side down to the first layer,
+//!   then contract them with the first layer's Gram matrix `W₁W₁ᵀ`, computed once per batch;
 //! - convolutional encoders use an unbiased Hutchinson estimate `E_v‖J v‖²`, with `J v` exact
 //!   (forward tangent propagation), or the exact Jacobian one input pixel at a time.
+//!
+//! On the CPU, the convolutions, the tangent passes and the deep penalty run on this crate's
+//! multi-threaded kernels, as candle custom ops inside candle's graph (autograd works as for any
+//! op); [`Kernels`] is the one switch between them and candle's own ops, which CUDA and Metal
+//! always use and which the tests use as the reference.
 //!
 //! # Example
 //! ```

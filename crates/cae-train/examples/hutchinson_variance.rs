@@ -58,7 +58,8 @@ fn main() -> anyhow::Result<()> {
     // Closed-form variance of one Rademacher probe: 2(‖A‖²_F − Σ_i A_ii²) with A = JᵀJ.
     let a = jac.t()?.matmul(&jac)?.to_dtype(DType::F64)?; // [B, D, D]
     let a_sq: Vec<f64> = a.sqr()?.sum((1, 2))?.to_vec1()?;
-    let diag_sq: Vec<f64> = (a * Tensor::eye(x.dim(1)?, DType::F64, &device)?.unsqueeze(0)?)?
+    let diag_sq: Vec<f64> = a
+        .broadcast_mul(&Tensor::eye(x.dim(1)?, DType::F64, &device)?.unsqueeze(0)?)?
         .sqr()?
         .sum((1, 2))?
         .to_vec1()?;
