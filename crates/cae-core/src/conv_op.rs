@@ -5,17 +5,12 @@
 //! They are CPU-only, for `f32` and `f64`; [`crate::kernels`] decides when they are used and falls
 //! back to candle's own ops (the reference the tests compare against) everywhere else. Gradients
 //! are first-order: the ops that only appear inside a gradient ([`ConvWeightGrad`], the scaled
-//! transposed convolution, [`ChannelSum`]) are not differentiated again, which the CAE's
-//! penalty (built from forward ops) never needs.
-use candle_core::{
-    CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, WithDType,
-};
+//! transposed convolution) are not differentiated again, which the CAE's penalty
+//! (built from forward ops) never needs. The per-channel bias is [`crate::bias_op`].
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
-use crate::conv_kernel::{
-    add_channel_bias, channel_sums, conv_backward_input, conv_backward_weight, conv_forward,
-    ConvShape,
-};
-use crate::matmul::Element;
+use crate::conv_kernel::{conv_backward_input, conv_backward_weight, conv_forward, ConvShape};
+use crate::cpu_op::{dims4, operands, optional, run_kernel, Operands};
 
 /// `conv2d(x, w)` with stride `stride`, no padding: `x [B, C_in, H, W]`, `w [C_out, C_in, K, K]`.
 #[derive(Debug, Clone, Copy)]
@@ -49,60 +44,6 @@ struct ConvTranspose2d {
 struct ConvWeightGrad {
     stride: usize,
     kernel: usize,
-}
-
-/// `x + b` with one bias per channel: `x [B, C, …]`, `b [C]`.
-#[derive(Debug, Clone, Copy)]
-struct BiasAdd;
-
-/// The per-channel sum of `g [B, C, …]` over everything else, `[C]`: a channel bias's gradient.
-#[derive(Debug, Clone, Copy)]
-struct ChannelSum;
-
-fn contiguous<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((start, end)) => Ok(&s.as_slice::<T>()?[start..end]),
-        None => candle_core::bail!("{what}: operands must be contiguous"),
-    }
-}
-
-fn dims4(l: &Layout, what: &str) -> Result<(usize, usize, usize, usize)> {
-    match *l.dims() {
-        [a, b, c, d] => Ok((a, b, c, d)),
-        ref other => candle_core::bail!("{what} must have rank 4, got shape {other:?}"),
-    }
-}
-
-/// The operands of an op, all of one dtype.
-enum Operands<'a> {
-    F32(Vec<&'a [f32]>),
-    F64(Vec<&'a [f64]>),
-}
-
-fn operands<'a>(name: &str, args: &[(&'a CpuStorage, &Layout)]) -> Result<Operands<'a>> {
-    if args.iter().all(|(s, _)| matches!(s, CpuStorage::F32(_))) {
-        let v = args.iter().map(|(s, l)| contiguous(s, l, name));
-        return Ok(Operands::F32(v.collect::<Result<_>>()?));
-    }
-    if args.iter().all(|(s, _)| matches!(s, CpuStorage::F64(_))) {
-        let v = args.iter().map(|(s, l)| contiguous(s, l, name));
-        return Ok(Operands::F64(v.collect::<Result<_>>()?));
-    }
-    candle_core::bail!("{name}: operands must be all f32 or all f64")
-}
-
-/// Runs the kernel `f` on the operands, in their dtype.
-macro_rules! run_kernel {
-    ($name:expr, $args:expr, |$ops:ident| $body:expr) => {
-        match operands($name, $args)? {
-            Operands::F32($ops) => CpuStorage::F32($body),
-            Operands::F64($ops) => CpuStorage::F64($body),
-        }
-    };
-}
-
-fn optional<'a, T: Element>(ops: &[&'a [T]], i: usize) -> Option<&'a [T]> {
-    ops.get(i).copied()
 }
 
 /// The shape of a forward convolution of input `x` by weight `w`, checked.
@@ -440,75 +381,6 @@ impl CustomOp3 for ConvWeightGrad {
     }
 }
 
-/// `(channels, pixels per channel)` of a `[B, C, …]` tensor.
-fn channels_and_pixels(l: &Layout, what: &str) -> Result<(usize, usize)> {
-    match l.dims() {
-        [_, c, rest @ ..] if *c > 0 => Ok((*c, rest.iter().product())),
-        other => candle_core::bail!("{what}: expected [batch, channels, …], got {other:?}"),
-    }
-}
-
-impl CustomOp2 for BiasAdd {
-    fn name(&self) -> &'static str {
-        "cae-bias-add"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let (channels, pixels) = channels_and_pixels(l1, "bias add")?;
-        if l2.dims() != [channels] || pixels == 0 {
-            candle_core::bail!("bias {:?} does not fit input {:?}", l2.dims(), l1.dims());
-        }
-        let out = run_kernel!("bias add", &[(s1, l1), (s2, l2)], |ops| add_channel_bias(
-            ops[0], ops[1], pixels
-        ));
-        Ok((out, l1.shape().clone()))
-    }
-
-    fn bwd(
-        &self,
-        _x: &Tensor,
-        _b: &Tensor,
-        _y: &Tensor,
-        gy: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let gb = gy.contiguous()?.apply_op1_no_bwd(&ChannelSum)?;
-        Ok((Some(gy.clone()), Some(gb)))
-    }
-}
-
-impl CustomOp1 for ChannelSum {
-    fn name(&self) -> &'static str {
-        "cae-channel-sum"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (channels, pixels) = channels_and_pixels(l, "channel sum")?;
-        if pixels == 0 {
-            candle_core::bail!("channel sum of an empty {:?}", l.dims());
-        }
-        let out = match s {
-            CpuStorage::F32(_) => CpuStorage::F32(channel_sums(
-                contiguous(s, l, "channel sum")?,
-                channels,
-                pixels,
-            )),
-            CpuStorage::F64(_) => CpuStorage::F64(channel_sums(
-                contiguous(s, l, "channel sum")?,
-                channels,
-                pixels,
-            )),
-            _ => candle_core::bail!("channel sum: f32 or f64 only"),
-        };
-        Ok((out, channels.into()))
-    }
-}
-
 /// `conv2d(x, w)` through the fast kernel, differentiable. `x` and `w` must be CPU tensors of one
 /// float dtype (`f32` or `f64`).
 pub(crate) fn conv2d(x: &Tensor, w: &Tensor, stride: usize) -> Result<Tensor> {
@@ -535,14 +407,10 @@ pub(crate) fn conv_transpose2d(x: &Tensor, w: &Tensor, stride: usize) -> Result<
     x.contiguous()?.apply_op2(&w.contiguous()?, op)
 }
 
-/// `x + b` with `b [C]` added to every channel of `x [B, C, …]`, differentiable.
-pub(crate) fn add_bias(x: &Tensor, b: &Tensor) -> Result<Tensor> {
-    x.contiguous()?.apply_op2(&b.contiguous()?, BiasAdd)
-}
-
 #[cfg(test)]
 mod tests {
-    use candle_core::{DType, Device, Tensor, Var};
+    use crate::cpu_op::test_support::compare;
+    use candle_core::{DType, Device, Tensor};
 
     /// `(batch, in channels, out channels, height, width, kernel, stride)`: every layer of the
     /// conv preset (encoder, and its decoder as transposed convolutions) and odd sizes.
@@ -557,61 +425,6 @@ mod tests {
         (5, 3, 2, 7, 10, 3, 3),
         (1, 2, 3, 6, 5, 4, 1),
     ];
-
-    fn random(shape: &[usize], dtype: DType) -> Var {
-        let t = Tensor::randn(0f32, 1f32, shape, &Device::Cpu).unwrap();
-        Var::from_tensor(&t.to_dtype(dtype).unwrap()).unwrap()
-    }
-
-    fn max_rel_diff(a: &Tensor, b: &Tensor) -> f64 {
-        let a = a.to_dtype(DType::F64).unwrap().flatten_all().unwrap();
-        let b = b.to_dtype(DType::F64).unwrap().flatten_all().unwrap();
-        let scale = b
-            .abs()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f64>()
-            .unwrap()
-            .max(1e-30);
-        let diff = (a - b).unwrap().abs().unwrap().max(0).unwrap();
-        diff.to_scalar::<f64>().unwrap() / scale
-    }
-
-    /// The value and every operand's gradient of `Σ op(args) ⊙ g` by each implementation.
-    fn compare(
-        what: &str,
-        shapes: &[&[usize]],
-        dtype: DType,
-        fast: impl Fn(&[Tensor]) -> candle_core::Result<Tensor>,
-        reference: impl Fn(&[Tensor]) -> candle_core::Result<Tensor>,
-    ) {
-        let tol = if dtype == DType::F64 { 1e-12 } else { 1e-5 };
-        let vars: Vec<Var> = shapes.iter().map(|s| random(s, dtype)).collect();
-        let args: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
-        let y_ref = reference(&args).unwrap();
-        let g = random(y_ref.dims(), dtype);
-        let y = fast(&args).unwrap();
-        assert_eq!(y.dims(), y_ref.dims(), "{what}: shape");
-        let err = max_rel_diff(&y, &y_ref);
-        assert!(err < tol, "{what} {dtype:?}: forward rel err {err:e}");
-        let backward = |y: Tensor| {
-            (y * g.as_tensor())
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap()
-        };
-        let (grads, grads_ref) = (backward(y), backward(y_ref));
-        for (i, v) in vars.iter().enumerate() {
-            let err = max_rel_diff(grads.get(v).unwrap(), grads_ref.get(v).unwrap());
-            assert!(
-                err < tol,
-                "{what} {dtype:?}: gradient of operand {i} rel err {err:e}"
-            );
-        }
-    }
 
     #[test]
     fn conv2d_and_its_gradients_match_candle() {
@@ -661,25 +474,6 @@ mod tests {
                             .reshape((PROBES, b, co, oh, ow))?
                             .broadcast_mul(&a[2].unsqueeze(0)?)?
                             .reshape((PROBES * b, co, oh, ow))
-                    },
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn bias_add_and_its_gradients_match_candle() {
-        for dtype in [DType::F32, DType::F64] {
-            for shape in [&[3usize, 4, 5, 6][..], &[17, 2, 1, 1], &[1, 7, 3]] {
-                compare(
-                    &format!("bias add {shape:?}"),
-                    &[shape, &[shape[1]]],
-                    dtype,
-                    |a| super::add_bias(&a[0], &a[1]),
-                    |a| {
-                        let mut b_shape = vec![1; shape.len()];
-                        b_shape[1] = shape[1];
-                        a[0].broadcast_add(&a[1].reshape(b_shape)?)
                     },
                 );
             }

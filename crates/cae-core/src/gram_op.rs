@@ -19,20 +19,16 @@ use std::sync::Mutex;
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
+use crate::cpu_op::{contiguous, with_slice};
 use crate::matmul::{matmul, Element};
+
+const NAME: &str = "gram penalty";
 
 /// `r_b = Σ_c (m_bc ⊙ d_b) G (m_bc ⊙ d_b)ᵀ` for `M [B, C, H]`, `d [B, H]`, symmetric `G [H, H]`.
 #[derive(Debug, Default)]
 struct GramPenalty {
     /// `P G` of the forward pass (a `Vec<f32>` or `Vec<f64>`), for the gradients.
     product: Mutex<Option<Box<dyn Any + Send>>>,
-}
-
-fn contiguous<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((start, end)) => Ok(&s.as_slice::<T>()?[start..end]),
-        None => candle_core::bail!("gram penalty: operands must be contiguous"),
-    }
 }
 
 /// `P = M ⊙ d` (d repeated over the C rows of each sample).
@@ -124,16 +120,6 @@ fn backward<T: Element>(
     (dm, dd, dg)
 }
 
-/// Reads a CPU tensor's data as a contiguous slice of `T` and runs `f` on it.
-fn with_slice<T: WithDType, R>(t: &Tensor, f: impl FnOnce(&[T]) -> Result<R>) -> Result<R> {
-    let t = t.contiguous()?;
-    let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        candle_core::Storage::Cpu(cpu) => f(contiguous(cpu, layout)?),
-        _ => candle_core::bail!("gram penalty: CPU tensors only"),
-    }
-}
-
 impl GramPenalty {
     fn sizes(m: &Layout, d: &Layout, g: &Layout) -> Result<(usize, usize, usize)> {
         match (m.dims(), d.dims(), g.dims()) {
@@ -195,9 +181,9 @@ impl CustomOp3 for GramPenalty {
         let out = match (s1, s2, s3) {
             (CpuStorage::F32(_), CpuStorage::F32(_), CpuStorage::F32(_)) => {
                 let (m, d, g) = (
-                    contiguous(s1, l1)?,
-                    contiguous(s2, l2)?,
-                    contiguous(s3, l3)?,
+                    contiguous(s1, l1, NAME)?,
+                    contiguous(s2, l2, NAME)?,
+                    contiguous(s3, l3, NAME)?,
                 );
                 let (r, pg) = forward::<f32>(m, d, g, rows, width);
                 *cached = Some(Box::new(pg));
@@ -205,9 +191,9 @@ impl CustomOp3 for GramPenalty {
             }
             (CpuStorage::F64(_), CpuStorage::F64(_), CpuStorage::F64(_)) => {
                 let (m, d, g) = (
-                    contiguous(s1, l1)?,
-                    contiguous(s2, l2)?,
-                    contiguous(s3, l3)?,
+                    contiguous(s1, l1, NAME)?,
+                    contiguous(s2, l2, NAME)?,
+                    contiguous(s3, l3, NAME)?,
                 );
                 let (r, pg) = forward::<f64>(m, d, g, rows, width);
                 *cached = Some(Box::new(pg));

@@ -7,7 +7,7 @@
 //! is the reference the fast kernels are tested against.
 use candle_core::{DType, Result, Tensor};
 
-use crate::{conv_op, gram_op};
+use crate::{bias_op, conv_op, gram_op};
 
 /// Which implementation a model's operations run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -75,7 +75,7 @@ impl Kernels {
     /// `x + b` with one bias per channel: `x [B, C, …]`, `b [C]`.
     pub(crate) fn add_channel_bias(self, x: &Tensor, b: &Tensor) -> Result<Tensor> {
         if self.fast_op(x) {
-            return conv_op::add_bias(x, b);
+            return bias_op::add_bias(x, b);
         }
         let mut shape = vec![1; x.rank()];
         shape[1] = b.elem_count();

@@ -46,11 +46,13 @@
 //! on the first 50,000); the test set played no part. See [`PRESETS`] for the others.
 
 mod activation;
+mod bias_op;
 mod checkpoint;
 mod config;
 mod conv;
 mod conv_kernel;
 mod conv_op;
+mod cpu_op;
 mod device;
 mod error;
 mod fastmath;
