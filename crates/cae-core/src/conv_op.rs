@@ -102,14 +102,15 @@ impl Conv2d {
 }
 
 /// The gradients of `conv2d(x, w)` (scaled by `d` when given) with respect to `x` and `w`, given
-/// that of its output.
+/// that of its output. The input's is skipped when nothing upstream of `x` needs it (the image
+/// batch, the Hutchinson probes): for the conv preset, the two widest input gradients of a step.
 fn conv2d_grads(
     x: &Tensor,
     w: &Tensor,
     d: Option<&Tensor>,
     gy: &Tensor,
     stride: usize,
-) -> Result<(Tensor, Tensor)> {
+) -> Result<(Option<Tensor>, Tensor)> {
     let gy = gy.contiguous()?;
     let (_, _, height, width) = x.dims4()?;
     let transpose = ConvTranspose2d {
@@ -121,16 +122,16 @@ fn conv2d_grads(
         stride,
         kernel: w.dim(2)?,
     };
-    Ok(match d {
-        None => (
-            gy.apply_op2(w, transpose)?,
-            x.apply_op2_no_bwd(&gy, &weight_grad)?,
-        ),
-        Some(d) => (
-            gy.apply_op3_no_bwd(w, d, &transpose)?,
-            x.apply_op3_no_bwd(&gy, d, &weight_grad)?,
-        ),
-    })
+    let gx = match (x.track_op(), d) {
+        (false, _) => None,
+        (true, None) => Some(gy.apply_op2(w, transpose)?),
+        (true, Some(d)) => Some(gy.apply_op3_no_bwd(w, d, &transpose)?),
+    };
+    let gw = match d {
+        None => x.apply_op2_no_bwd(&gy, &weight_grad)?,
+        Some(d) => x.apply_op3_no_bwd(&gy, d, &weight_grad)?,
+    };
+    Ok((gx, gw))
 }
 
 impl CustomOp2 for Conv2d {
@@ -156,7 +157,7 @@ impl CustomOp2 for Conv2d {
         gy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (gx, gw) = conv2d_grads(x, w, None, gy, self.stride)?;
-        Ok((Some(gx), Some(gw)))
+        Ok((gx, Some(gw)))
     }
 }
 
@@ -204,7 +205,7 @@ impl CustomOp3 for ScaledConv2d {
         } else {
             None
         };
-        Ok((Some(gx), Some(gw), gd))
+        Ok((gx, Some(gw), gd))
     }
 }
 

@@ -20,7 +20,7 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, WithDTyp
 use rayon::prelude::*;
 
 use crate::cpu_op::{contiguous, with_slice};
-use crate::matmul::{matmul, Element};
+use crate::matmul::{matmul, symmetric_at_b, Element};
 
 const NAME: &str = "gram penalty";
 
@@ -79,7 +79,6 @@ fn backward<T: Element>(
     rows: usize,
     width: usize,
 ) -> (Vec<T>, Vec<T>, Vec<T>) {
-    let n = m.len() / width;
     let mut two = T::ONE;
     two += T::ONE;
     let mut dm = vec![T::ZERO; m.len()];
@@ -106,17 +105,9 @@ fn backward<T: Element>(
             }
         });
     let p = scaled_rows(m, d, rows, width);
+    // ∂G = Σ_b g_b P_bᵀ P_b = Pᵀ Q is symmetric: only the blocks above the diagonal are products.
     let mut dg = vec![T::ZERO; width * width];
-    matmul(
-        &mut dg,
-        &p,
-        true,
-        &q,
-        false,
-        (width, n, width),
-        false,
-        rayon::current_num_threads(),
-    );
+    symmetric_at_b(&mut dg, &p, &q, width, rayon::current_num_threads());
     (dm, dd, dg)
 }
 
