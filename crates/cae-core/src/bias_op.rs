@@ -3,8 +3,11 @@
 //! single-threaded reduction over the batch dimension.
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 
-use crate::conv_kernel::{add_channel_bias, channel_sums};
-use crate::cpu_op::{contiguous, operands, run_kernel, Operands};
+use rayon::prelude::*;
+
+use crate::conv_kernel::SAMPLES_PER_TASK;
+use crate::cpu_op::{operands, run_kernel, Operands};
+use crate::matmul::Element;
 
 /// `x + b` with one bias per channel: `x [B, C, …]`, `b [C]`.
 #[derive(Debug, Clone, Copy)]
@@ -13,6 +16,43 @@ struct BiasAdd;
 /// The per-channel sum of `g [B, C, …]` over everything else, `[C]`: a channel bias's gradient.
 #[derive(Debug, Clone, Copy)]
 struct ChannelSum;
+
+/// `x + b` per channel: `x [B, C, P]` (P pixels), `b [C]`. Multi-threaded over samples.
+pub(crate) fn add_channel_bias<T: Element>(x: &[T], bias: &[T], pixels: usize) -> Vec<T> {
+    let sample = bias.len() * pixels;
+    assert!(sample > 0 && x.len() % sample == 0);
+    let mut out = x.to_vec();
+    out.par_chunks_mut(sample).for_each(|o| {
+        for (plane, &b) in o.chunks_mut(pixels).zip(bias) {
+            plane.iter_mut().for_each(|v| *v += b);
+        }
+    });
+    out
+}
+
+/// `Σ_{b, p} g[b, c, p]` for every channel `c`: `g [B, C, P]` → `[C]`, the gradient of a channel
+/// bias. Partial sums per block of samples, added in block order (the same result on every run).
+pub(crate) fn channel_sums<T: Element>(g: &[T], channels: usize, pixels: usize) -> Vec<T> {
+    let sample = channels * pixels;
+    assert!(sample > 0 && g.len() % sample == 0);
+    let partials: Vec<Vec<T>> = g
+        .par_chunks(SAMPLES_PER_TASK * sample)
+        .map(|block| {
+            let mut sums = vec![T::ZERO; channels];
+            for one in block.chunks(sample) {
+                for (sum, plane) in sums.iter_mut().zip(one.chunks(pixels)) {
+                    plane.iter().for_each(|&v| *sum += v);
+                }
+            }
+            sums
+        })
+        .collect();
+    let mut sums = vec![T::ZERO; channels];
+    for part in partials {
+        sums.iter_mut().zip(part).for_each(|(a, b)| *a += b);
+    }
+    sums
+}
 
 /// `(channels, pixels per channel)` of a `[B, C, …]` tensor.
 fn channels_and_pixels(l: &Layout, what: &str) -> Result<(usize, usize)> {
@@ -66,19 +106,9 @@ impl CustomOp1 for ChannelSum {
         if pixels == 0 {
             candle_core::bail!("channel sum of an empty {:?}", l.dims());
         }
-        let out = match s {
-            CpuStorage::F32(_) => CpuStorage::F32(channel_sums(
-                contiguous(s, l, "channel sum")?,
-                channels,
-                pixels,
-            )),
-            CpuStorage::F64(_) => CpuStorage::F64(channel_sums(
-                contiguous(s, l, "channel sum")?,
-                channels,
-                pixels,
-            )),
-            _ => candle_core::bail!("channel sum: f32 or f64 only"),
-        };
+        let out = run_kernel!("channel sum", &[(s, l)], |ops| channel_sums(
+            ops[0], channels, pixels
+        ));
         Ok((out, channels.into()))
     }
 }
@@ -92,6 +122,25 @@ pub(crate) fn add_bias(x: &Tensor, b: &Tensor) -> Result<Tensor> {
 mod tests {
     use crate::cpu_op::test_support::compare;
     use candle_core::DType;
+
+    /// The per-block partial sums are added in block order, not in the order threads finish.
+    #[test]
+    fn channel_sums_do_not_depend_on_the_thread_count() {
+        let g: Vec<f32> = (0..37 * 3 * 11)
+            .map(|i| ((i * 7919) % 1000) as f32 / 997.0)
+            .collect();
+        let run = |threads| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| super::channel_sums(&g, 3, 11))
+        };
+        let one = run(1);
+        for threads in [2, 3, 8] {
+            assert_eq!(one, run(threads), "{threads} threads");
+        }
+    }
 
     #[test]
     fn bias_add_and_its_gradients_match_candle() {

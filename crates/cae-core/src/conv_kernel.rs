@@ -134,7 +134,7 @@ fn check_scale<T>(scale: Option<&[T]>, s: &ConvShape) {
 /// small as 16×200×484), and 75 tasks for a 600-image batch to balance any thread count. Fixed, not
 /// derived from the thread count, so that the weight gradient's partial sums (one per task, added
 /// in task order) are the same on every machine.
-const SAMPLES_PER_TASK: usize = 8;
+pub(crate) const SAMPLES_PER_TASK: usize = 8;
 
 /// A worker's two buffers (im2col columns and a gathered or product matrix), allocated once per
 /// rayon job rather than zeroed afresh for every task. Every entry a task reads it has written.
@@ -322,43 +322,6 @@ pub(crate) fn conv_backward_weight<T: Element>(
     gw
 }
 
-/// `x + b` per channel: `x [B, C, P]` (P pixels), `b [C]`. Multi-threaded over samples.
-pub(crate) fn add_channel_bias<T: Element>(x: &[T], bias: &[T], pixels: usize) -> Vec<T> {
-    let sample = bias.len() * pixels;
-    assert!(sample > 0 && x.len() % sample == 0);
-    let mut out = x.to_vec();
-    out.par_chunks_mut(sample).for_each(|o| {
-        for (plane, &b) in o.chunks_mut(pixels).zip(bias) {
-            plane.iter_mut().for_each(|v| *v += b);
-        }
-    });
-    out
-}
-
-/// `Σ_{b, p} g[b, c, p]` for every channel `c`: `g [B, C, P]` → `[C]`, the gradient of a channel
-/// bias. Partial sums per block of samples, added in block order (the same result on every run).
-pub(crate) fn channel_sums<T: Element>(g: &[T], channels: usize, pixels: usize) -> Vec<T> {
-    let sample = channels * pixels;
-    assert!(sample > 0 && g.len() % sample == 0);
-    let partials: Vec<Vec<T>> = g
-        .par_chunks(SAMPLES_PER_TASK * sample)
-        .map(|block| {
-            let mut sums = vec![T::ZERO; channels];
-            for one in block.chunks(sample) {
-                for (sum, plane) in sums.iter_mut().zip(one.chunks(pixels)) {
-                    plane.iter().for_each(|&v| *sum += v);
-                }
-            }
-            sums
-        })
-        .collect();
-    let mut sums = vec![T::ZERO; channels];
-    for part in partials {
-        sums.iter_mut().zip(part).for_each(|(a, b)| *a += b);
-    }
-    sums
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -488,7 +451,6 @@ mod tests {
                         conv_forward(&s, &x, &w, None),
                         conv_backward_input(&s, &g, &w, None),
                         conv_backward_weight(&s, &x, &g, None),
-                        channel_sums(&g, s.out_channels, s.out_pixels()),
                     )
                 })
         };

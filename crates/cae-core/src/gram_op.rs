@@ -83,28 +83,32 @@ fn backward<T: Element>(
     two += T::ONE;
     let mut dm = vec![T::ZERO; m.len()];
     let mut dd = vec![T::ZERO; d.len()];
+    let p = scaled_rows(m, d, rows, width);
     // Q = g_b P_b, for ∂G = Pᵀ Q.
-    let mut q = scaled_rows(m, d, rows, width);
+    let mut q = vec![T::ZERO; m.len()];
     dm.par_chunks_mut(rows * width)
         .zip(dd.par_chunks_mut(width))
         .zip(q.par_chunks_mut(rows * width))
         .zip(m.par_chunks(rows * width).zip(pg.par_chunks(rows * width)))
-        .zip(d.par_chunks(width).zip(gr.par_iter()))
-        .for_each(|((((dmb, ddb), qb), (mb, pgb)), (db, &g))| {
+        .zip(
+            p.par_chunks(rows * width)
+                .zip(d.par_chunks(width).zip(gr.par_iter())),
+        )
+        .for_each(|((((dmb, ddb), qb), (mb, pgb)), (pb, (db, &g)))| {
             let s = two * g;
-            for ((dm_row, q_row), (m_row, pg_row)) in dmb
+            for (((dm_row, q_row), (m_row, pg_row)), p_row) in dmb
                 .chunks_mut(width)
                 .zip(qb.chunks_mut(width))
                 .zip(mb.chunks(width).zip(pgb.chunks(width)))
+                .zip(pb.chunks(width))
             {
                 for i in 0..width {
                     dm_row[i] = s * pg_row[i] * db[i];
                     ddb[i] += s * pg_row[i] * m_row[i];
-                    q_row[i] = q_row[i] * g;
+                    q_row[i] = p_row[i] * g;
                 }
             }
         });
-    let p = scaled_rows(m, d, rows, width);
     // ∂G = Σ_b g_b P_bᵀ P_b = Pᵀ Q is symmetric: only the blocks above the diagonal are products.
     let mut dg = vec![T::ZERO; width * width];
     symmetric_at_b(&mut dg, &p, &q, width, rayon::current_num_threads());

@@ -20,6 +20,15 @@ impl Element for f64 {
     const ONE: Self = 1.0;
 }
 
+/// `gemm`'s threading for `threads` threads (1: the calling thread alone).
+fn parallelism(threads: usize) -> gemm::Parallelism {
+    if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    }
+}
+
 /// `dst[m×n] (+)= a[m×k] · b[k×n]`, all row-major unless `a_t`/`b_t` say the operand is stored
 /// transposed (`a` as `[k×m]`, `b` as `[n×k]`), on `threads` threads (1: the calling thread).
 #[allow(clippy::too_many_arguments)]
@@ -44,11 +53,7 @@ pub(crate) fn matmul<T: Element>(
     } else {
         (n as isize, 1)
     };
-    let parallelism = if threads > 1 {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    };
+    let parallelism = parallelism(threads);
     // SAFETY: the assert above makes every (row, column) index within m×k, k×n and m×n reach inside
     // `a`, `b` and `dst` through these strides; `dst` is exclusively borrowed, so it aliases neither.
     unsafe {
@@ -92,11 +97,7 @@ pub(crate) fn symmetric_at_b<T: Element>(
 ) {
     assert!(h > 0 && dst.len() == h * h && a.len() == b.len() && a.len() % h == 0);
     let n = a.len() / h;
-    let parallelism = if threads > 1 {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    };
+    let parallelism = parallelism(threads);
     let blocks: Vec<(usize, usize)> = (0..h)
         .step_by(SYMMETRIC_BLOCK)
         .map(|s| (s, SYMMETRIC_BLOCK.min(h - s)))

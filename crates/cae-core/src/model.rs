@@ -262,17 +262,10 @@ impl ContractiveAutoencoder {
         let (mut bce, mut sq_norm) = (0.0, 0.0);
         for start in (0..batch.max(1)).step_by(AUTOGRAD_ROWS_PER_PASS) {
             let rows = AUTOGRAD_ROWS_PER_PASS.min(batch - start);
+            // A whole batch is one slice with share 1, exactly as without slicing.
             let share = rows as f64 / batch as f64;
-            let loss = if rows == batch {
-                self.loss(x, lambda)?
-            } else {
-                self.loss(&x.narrow(0, start, rows)?, lambda)?
-            };
-            let grads = if rows == batch {
-                loss.total.backward()?
-            } else {
-                (&loss.total * share)?.backward()?
-            };
+            let loss = self.loss(&x.narrow(0, start, rows)?, lambda)?;
+            let grads = (&loss.total * share)?.backward()?;
             for (name, t) in &parameters {
                 let g = match grads.get(t) {
                     Some(g) => g.clone(),
