@@ -20,8 +20,21 @@ fn main() -> anyhow::Result<()> {
     let Some(mnist_dir) = args.first() else {
         anyhow::bail!("usage: hutchinson_variance MNIST_DIR [MODEL_FILE] [IMAGES] [DRAWS]");
     };
-    let images: usize = args.get(2).map_or(Ok(64), |s| s.parse())?;
-    let draws: usize = args.get(3).map_or(Ok(200), |s| s.parse())?;
+    let count = |i: usize, what: &str, default: usize| -> anyhow::Result<usize> {
+        match args.get(i) {
+            None => Ok(default),
+            Some(s) => s
+                .parse()
+                .map_err(|_| anyhow::anyhow!("{what} must be a whole number, got `{s}`")),
+        }
+    };
+    let images = count(2, "IMAGES", 64)?;
+    let draws = count(3, "DRAWS", 200)?;
+    anyhow::ensure!(images > 0, "IMAGES must be at least 1");
+    anyhow::ensure!(
+        draws >= 2,
+        "DRAWS must be at least 2 (a variance needs two draws)"
+    );
     let device = Device::Cpu;
     let (config, tensors) = match args.get(1).filter(|s| !s.is_empty()) {
         Some(file) => {
