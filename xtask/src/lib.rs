@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 pub mod bench;
 pub mod dist;
 pub mod fetch;
+pub mod local_hub;
 pub mod model_card;
 pub mod publish;
 

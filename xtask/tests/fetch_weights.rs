@@ -1,15 +1,14 @@
-//! `fetch_weights` against a tiny Hugging Face Hub look-alike served on 127.0.0.1 by this test.
+//! `fetch_weights` against a tiny Hugging Face Hub look-alike served on 127.0.0.1 by this test
+//! ([`xtask::local_hub`]).
 //! Nothing here leaves the machine: the endpoint is always the local server.
-
-mod common;
 
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::Path;
 
-use common::serve;
 use sha2::{Digest, Sha256};
 use xtask::fetch::{fetch_weights, FetchArgs};
+use xtask::local_hub::serve;
 
 const REPO: &str = "tester/tiny-cae";
 const FILE: &str = "model.safetensors";

@@ -1,10 +1,10 @@
-//! `publish-weights` end to end: a run trained here is laid out as a Hub repository, served from
-//! a Hub look-alike on 127.0.0.1, fetched back with `cargo xtask fetch-weights`, and then used by
-//! `cae-cli reconstruct` given no `--weights`.
+//! `cargo xtask publish-weights` end to end: a run trained here is laid out as a Hub repository,
+//! served from a Hub look-alike on 127.0.0.1 (`xtask::local_hub`), fetched back by
+//! `fetch-weights`' code into the place `cae-cli` looks, and then used by `cae-cli reconstruct`
+//! given no `--weights`. (Here rather than in xtask's tests because this is where cargo hands
+//! tests the `cae-cli` binary.)
 
-mod common;
-
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::atomic::AtomicBool;
 
@@ -12,6 +12,7 @@ use cae_core::CaeConfig;
 use cae_data::{Dataset, Split};
 use cae_train::{RunConfig, Silent, TrainConfig, Trainer};
 use candle_core::Device;
+use xtask::fetch::{fetch_weights, FetchArgs};
 use xtask::publish::{publish_weights, sums_file_name, PublishOptions};
 
 const REPO: &str = "tester/published-cae";
@@ -62,47 +63,14 @@ fn train_run(data: &Path, run_dir: &Path) {
         .unwrap();
 }
 
-/// The `cae-cli` binary of this workspace, built (or found up to date) by cargo.
-fn cae_cli() -> PathBuf {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = Command::new(cargo)
-        .current_dir(xtask::workspace_root())
-        .args([
-            "build",
-            "-p",
-            "cae-cli",
-            "--bin",
-            "cae-cli",
-            "--message-format=json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|message| message["target"]["name"] == "cae-cli")
-        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-        .expect("cargo names the cae-cli executable")
-}
-
 /// `cae-cli reconstruct --json -v` of `digit` with the weights directory `weights_dir`: the
 /// JSON line and the log.
-fn reconstruct(
-    cli: &Path,
-    weights_dir: &Path,
-    digit: &Path,
-    extra: &[&str],
-) -> (serde_json::Value, String) {
+fn reconstruct(weights_dir: &Path, digit: &Path, extra: &[&str]) -> (serde_json::Value, String) {
     // A fresh output directory per run: nothing is ever overwritten.
     static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let out_dir = digit.with_extension(format!("out{run}"));
-    let out: Output = Command::new(cli)
+    let out: Output = Command::new(env!("CARGO_BIN_EXE_cae-cli"))
         .args(["-v", "reconstruct", "--json", "--device", "cpu", "--input"])
         .arg(digit)
         .arg("--output-dir")
@@ -118,29 +86,17 @@ fn reconstruct(
     (json, stderr)
 }
 
+/// A white "1" on black, 40×40, as a PNG file.
 fn write_digit(path: &Path) {
-    let image = image_of_a_one();
-    std::fs::write(path, image).unwrap();
-}
-
-/// A white "1" on black, 40×40, as PNG bytes.
-fn image_of_a_one() -> Vec<u8> {
-    let mut pixels = vec![0u8; 40 * 40];
-    for y in 6..34 {
-        for x in 18..23 {
-            pixels[y * 40 + x] = 255;
-        }
-    }
-    let mut png = Vec::new();
-    let mut encoder = png::Encoder::new(&mut png, 40, 40);
-    encoder.set_color(png::ColorType::Grayscale);
-    encoder.set_depth(png::BitDepth::Eight);
-    encoder
-        .write_header()
-        .unwrap()
-        .write_image_data(&pixels)
-        .unwrap();
-    png
+    image::GrayImage::from_fn(40, 40, |x, y| {
+        image::Luma([if (18..23).contains(&x) && (6..34).contains(&y) {
+            255
+        } else {
+            0
+        }])
+    })
+    .save(path)
+    .unwrap();
 }
 
 #[test]
@@ -217,42 +173,32 @@ fn a_published_run_is_fetched_back_and_used_by_reconstruct() {
         card
     );
 
-    // Fetch it back from a Hub look-alike, verified by the published sum.
-    let endpoint = common::serve_dir(REPO, &repo_dir);
+    // Fetch it back from a Hub look-alike, verified by the published sum, into the weights
+    // directory the cae-cli runs below are given.
+    let endpoint = xtask::local_hub::serve_dir(REPO, &repo_dir);
     let weights_dir = dir.path().join("weights");
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args([
-            "fetch-weights",
-            "--endpoint",
-            &endpoint,
-            "--repo",
-            REPO,
-            "--sha256",
-            &sum,
-        ])
-        .env(cae_data::WEIGHTS_DIR_ENV, &weights_dir)
-        .env("HF_HOME", dir.path().join("hf"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let installed = weights_dir.join("model.safetensors");
+    let installed = weights_dir.join(cae_data::INSTALLED_WEIGHTS_FILE);
+    let fetched = fetch_weights(&FetchArgs {
+        repo: REPO.to_owned(),
+        sha256: Some(sum.clone()),
+        dest: Some(installed.clone()),
+        endpoint: Some(endpoint),
+        hf_cache_dir: Some(dir.path().join("hf")),
+        ..FetchArgs::default()
+    })
+    .unwrap();
+    assert_eq!(fetched, installed);
     assert_eq!(std::fs::read(&installed).unwrap(), weights);
 
     // `reconstruct` without --weights uses the fetched file: it says so under -v, and its
     // figures are those of the run's model, not of the built-in one.
-    let cli = cae_cli();
     let digit = dir.path().join("one.png");
     write_digit(&digit);
-    let (fetched, log) = reconstruct(&cli, &weights_dir, &digit, &[]);
+    let (fetched, log) = reconstruct(&weights_dir, &digit, &[]);
     assert!(log.contains(&installed.display().to_string()), "{log}");
     assert!(log.contains("fetch-weights"), "{log}");
     let run_model = run_dir.join("model.safetensors");
     let (given, _) = reconstruct(
-        &cli,
         &weights_dir,
         &digit,
         &["--weights", run_model.to_str().unwrap()],
@@ -260,7 +206,7 @@ fn a_published_run_is_fetched_back_and_used_by_reconstruct() {
     assert_eq!(fetched["bce"], given["bce"]);
     assert_eq!(fetched["jacobian_frobenius"], given["jacobian_frobenius"]);
     let empty = dir.path().join("no-weights-here");
-    let (built_in, log) = reconstruct(&cli, &empty, &digit, &[]);
+    let (built_in, log) = reconstruct(&empty, &digit, &[]);
     assert!(log.contains("embedded default model"), "{log}");
     assert_ne!(fetched["bce"], built_in["bce"]);
 }

@@ -1,5 +1,6 @@
-//! A tiny Hugging Face Hub look-alike served on 127.0.0.1 by the test that starts it, shared by
-//! the tests of `fetch-weights` and `publish-weights`. Nothing leaves the machine.
+//! A tiny Hugging Face Hub look-alike on 127.0.0.1, for tests: the download code is tested
+//! against a real HTTP server started inside the test (`fetch-weights`' tests, and cae-cli's
+//! test of publish → fetch → use). It serves files from memory and nothing leaves the machine.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -84,7 +85,6 @@ fn answer(mut stream: TcpStream, files: &HashMap<String, Vec<u8>>) -> std::io::R
 }
 
 /// Serves every file of `dir` (not recursive) as repository `repo` at revision `main`.
-#[allow(dead_code)] // not every test binary that includes this module serves a directory
 pub fn serve_dir(repo: &str, dir: &Path) -> String {
     let mut files = HashMap::new();
     for entry in std::fs::read_dir(dir).unwrap() {
