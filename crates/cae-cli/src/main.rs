@@ -3,6 +3,7 @@ mod data;
 mod encode;
 mod eval;
 mod logging;
+mod outputs;
 mod reconstruct;
 mod train;
 mod weights;

@@ -46,6 +46,7 @@
 //! on the first 50,000); the test set played no part. See [`PRESETS`] for the others.
 
 mod activation;
+pub mod atomic;
 mod bias_op;
 mod checkpoint;
 mod config;
@@ -77,6 +78,7 @@ mod simd;
 pub mod sparse;
 
 pub use activation::Activation;
+pub use atomic::write_atomic;
 pub use checkpoint::{
     model_from_bytes, model_to_bytes, read_model, read_tensors, save_model, tensors_from_bytes,
     tensors_to_bytes, write_tensors, LoadedModel, TensorFile, CONFIG_KEY, FORMAT_KEY,

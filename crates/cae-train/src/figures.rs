@@ -370,7 +370,7 @@ pub fn save_png(img: &GrayImage, path: &Path) -> Result<(), FigureError> {
     write_png_bytes(encode_png(img, path)?, path)
 }
 
-pub(crate) fn encode_png<P, C>(
+pub fn encode_png<P, C>(
     img: &image::ImageBuffer<P, C>,
     path: &Path,
 ) -> Result<Vec<u8>, FigureError>

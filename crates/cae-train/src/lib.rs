@@ -26,6 +26,8 @@ mod eval;
 pub mod figures;
 mod observer;
 pub mod optim;
+mod run_dir;
+mod saved_run;
 mod trainer;
 
 pub use config::{LrSchedule, TrainConfig};
@@ -33,4 +35,6 @@ pub use error::TrainError;
 pub use eval::{evaluate, Evaluation};
 pub use observer::{BatchReport, RunInfo, Silent, TrainObserver};
 pub use optim::{Adam, AdamParams};
-pub use trainer::{files, RunConfig, TrainSummary, Trainer};
+pub use run_dir::{check_fresh as check_fresh_run_dir, SLOW_CHECKPOINT_ENV};
+pub use saved_run::{Change, Override, ResumeOptions, SavedRun};
+pub use trainer::{files, RunConfig, TrainSummary, Trainer, DIVERGED_BCE};
