@@ -28,7 +28,15 @@ const CHECKPOINT_EVENT: &str = "checkpoint file written";
 fn train_command(data: &Path, run: &Path) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.args(["-v", "train", "--preset", "small", "--dataset", s(data)])
-        .args(["--epochs", "3", "--batch-size", "25", "--device", "cpu", "--offline"])
+        .args([
+            "--epochs",
+            "3",
+            "--batch-size",
+            "25",
+            "--device",
+            "cpu",
+            "--offline",
+        ])
         .args(["--out", s(run)])
         .env("CAE_TEST_SLOW_CHECKPOINT_MS", SLOW_MS.to_string())
         .env_remove("RUST_LOG");
@@ -147,8 +155,16 @@ fn killed_runs_resume_to_the_uninterrupted_result() {
     }
     eprintln!("kills by phase: {phases:?}");
     assert!(
-        phases.get("inside a checkpoint write").copied().unwrap_or(0) > 0
-            && phases.get("epoch 1, no checkpoint yet").copied().unwrap_or(0) > 0,
+        phases
+            .get("inside a checkpoint write")
+            .copied()
+            .unwrap_or(0)
+            > 0
+            && phases
+                .get("epoch 1, no checkpoint yet")
+                .copied()
+                .unwrap_or(0)
+                > 0,
         "the kills did not reach both epoch 1 and checkpoint writes: {phases:?}"
     );
 }

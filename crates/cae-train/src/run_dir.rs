@@ -152,7 +152,11 @@ impl RunDir {
     }
 
     /// Writes `files` as checkpoint number `number`, all or nothing, then removes older ones.
-    pub fn commit_checkpoint(&self, number: u64, files: &[(&str, &[u8])]) -> Result<(), TrainError> {
+    pub fn commit_checkpoint(
+        &self,
+        number: u64,
+        files: &[(&str, &[u8])],
+    ) -> Result<(), TrainError> {
         let name = format!("{CHECKPOINT_PREFIX}{number:06}");
         let dest = self.path.join(&name);
         let older = self.checkpoints()?;
@@ -185,7 +189,8 @@ impl RunDir {
 
     fn remove_checkpoints(&self, old: &[Checkpoint]) -> Result<(), TrainError> {
         for checkpoint in old {
-            fs::remove_dir_all(&checkpoint.dir).map_err(|e| self.write_error(&checkpoint.dir, e))?;
+            fs::remove_dir_all(&checkpoint.dir)
+                .map_err(|e| self.write_error(&checkpoint.dir, e))?;
         }
         if !old.is_empty() {
             sync_dir(&self.path).map_err(|e| self.write_error(&self.path, e))?;
