@@ -32,7 +32,9 @@ impl DataArgs {
             ..LoadOptions::default()
         };
         Dataset::load(&source, split, &opts).map_err(|e| match e {
-            DataError::Missing { .. } | DataError::Download { .. } | DataError::NoCacheDir { .. } => {
+            DataError::Missing { .. }
+            | DataError::Download { .. }
+            | DataError::NoCacheDir { .. } => {
                 anyhow::anyhow!("{e}\n  hint: --data-dir DIR names the data root for this command")
             }
             other => other.into(),

@@ -31,11 +31,10 @@ pub fn check(outputs: &[PathBuf], inputs: &[PathBuf], will_create: Option<&Path>
     }
     for dir in dirs {
         let existing = match will_create {
-            Some(created) if !dir.exists() && dir.starts_with(created) => {
-                nearest_existing(&dir).with_context(|| {
+            Some(created) if !dir.exists() && dir.starts_with(created) => nearest_existing(&dir)
+                .with_context(|| {
                     format!("cannot create the output directory {}", created.display())
-                })?
-            }
+                })?,
             _ => dir,
         };
         check_writable(&existing)?;
@@ -82,9 +81,8 @@ pub fn write_all(files: &[(PathBuf, Vec<u8>)], create: Option<&Path>) -> Result<
     let staged: Result<Vec<StagedFile>> = files
         .iter()
         .map(|(path, bytes)| {
-            StagedFile::new(path, bytes).with_context(|| {
-                format!("cannot write {}; nothing was written", path.display())
-            })
+            StagedFile::new(path, bytes)
+                .with_context(|| format!("cannot write {}; nothing was written", path.display()))
         })
         .collect();
     let staged = match staged {

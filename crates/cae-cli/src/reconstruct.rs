@@ -206,7 +206,12 @@ pub fn run(args: ReconstructArgs) -> Result<()> {
 
     let encoded = results
         .iter()
-        .map(|r| Ok((r.output.clone(), cae_train::figures::encode_png(&r.figure, &r.output)?)))
+        .map(|r| {
+            Ok((
+                r.output.clone(),
+                cae_train::figures::encode_png(&r.figure, &r.output)?,
+            ))
+        })
         .collect::<Result<Vec<_>>>()?;
     outputs::write_all(&encoded, args.output_dir.as_deref())?;
     for r in &results {

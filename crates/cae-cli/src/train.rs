@@ -79,15 +79,13 @@ impl TrainArgs {
     }
 
     fn schedule(&self) -> Result<LrSchedule> {
-        Ok(
-            match self.schedule.as_deref().unwrap_or(DEFAULT_SCHEDULE) {
-                "constant" => LrSchedule::Constant,
-                "cosine" => LrSchedule::Cosine {
-                    final_fraction: 0.01,
-                },
-                other => bail!("unknown --schedule `{other}`: use `constant` or `cosine`"),
+        Ok(match self.schedule.as_deref().unwrap_or(DEFAULT_SCHEDULE) {
+            "constant" => LrSchedule::Constant,
+            "cosine" => LrSchedule::Cosine {
+                final_fraction: 0.01,
             },
-        )
+            other => bail!("unknown --schedule `{other}`: use `constant` or `cosine`"),
+        })
     }
 
     fn train_config(&self) -> Result<TrainConfig> {
@@ -130,15 +128,39 @@ impl TrainArgs {
                 differs("--preset", Some(name.clone()), preset_of(&saved.model));
             }
         }
-        differs("--batch-size", self.batch_size.map(|v| v.to_string()), t.batch_size.to_string());
-        differs("--lambda", self.lambda.map(|v| v.to_string()), t.lambda.to_string());
-        differs("--seed", self.seed.map(|v| v.to_string()), t.seed.to_string());
+        differs(
+            "--batch-size",
+            self.batch_size.map(|v| v.to_string()),
+            t.batch_size.to_string(),
+        );
+        differs(
+            "--lambda",
+            self.lambda.map(|v| v.to_string()),
+            t.lambda.to_string(),
+        );
+        differs(
+            "--seed",
+            self.seed.map(|v| v.to_string()),
+            t.seed.to_string(),
+        );
         if self.schedule.is_some() && self.schedule()? != t.lr_schedule {
-            differs("--schedule", self.schedule.clone(), schedule_name(t.lr_schedule));
+            differs(
+                "--schedule",
+                self.schedule.clone(),
+                schedule_name(t.lr_schedule),
+            );
         }
         let limit = |l: Option<usize>| l.map_or("none".to_string(), |n| n.to_string());
-        differs("--train-limit", self.train_limit.map(|v| v.to_string()), limit(t.train_limit));
-        differs("--test-limit", self.test_limit.map(|v| v.to_string()), limit(t.test_limit));
+        differs(
+            "--train-limit",
+            self.train_limit.map(|v| v.to_string()),
+            limit(t.train_limit),
+        );
+        differs(
+            "--test-limit",
+            self.test_limit.map(|v| v.to_string()),
+            limit(t.test_limit),
+        );
         if let Some(dataset) = &self.dataset {
             if canonical_dataset(dataset) != saved.dataset {
                 differs("--dataset", Some(dataset.clone()), saved.dataset.clone());
@@ -161,7 +183,9 @@ fn preset_of(model: &CaeConfig) -> String {
     cae_core::PRESETS
         .iter()
         .find(|(name, _)| CaeConfig::preset(name).is_ok_and(|p| p == *model))
-        .map_or("a custom model".to_string(), |(name, _)| format!("`{name}`"))
+        .map_or("a custom model".to_string(), |(name, _)| {
+            format!("`{name}`")
+        })
 }
 
 fn schedule_name(schedule: LrSchedule) -> String {

@@ -547,12 +547,28 @@ fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
         vec!["reconstruct", "-i", s(&input), "-o", s(&input)],
         vec!["reconstruct", "-i", s(&input), "-o", s(&other_spelling)],
         vec!["encode", "-i", s(&input), "-o", s(&input)],
-        vec!["encode", "-i", s(&input), "--format", "csv", "-o", s(&other_spelling)],
+        vec![
+            "encode",
+            "-i",
+            s(&input),
+            "--format",
+            "csv",
+            "-o",
+            s(&other_spelling),
+        ],
     ] {
         let out = cli(&args);
         assert!(!out.status.success(), "{args:?} succeeded");
-        assert!(stderr(&out).contains("one of the inputs"), "{args:?}: {}", stderr(&out));
-        assert_eq!(std::fs::read(&input).unwrap(), original, "{args:?} overwrote the input");
+        assert!(
+            stderr(&out).contains("one of the inputs"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert_eq!(
+            std::fs::read(&input).unwrap(),
+            original,
+            "{args:?} overwrote the input"
+        );
     }
     assert_eq!(files_in(dir.path()), ["digit.png"]);
 }
@@ -579,8 +595,17 @@ fn an_unusable_output_directory_is_reported_before_any_work() {
     ]);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("a-file") && !err.contains("bad.safetensors"), "{err}");
-    let out = cli(&["encode", "-i", s(&input), "-o", s(&dir.path().join("nope/codes.json"))]);
+    assert!(
+        err.contains("a-file") && !err.contains("bad.safetensors"),
+        "{err}"
+    );
+    let out = cli(&[
+        "encode",
+        "-i",
+        s(&input),
+        "-o",
+        s(&dir.path().join("nope/codes.json")),
+    ]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
 }
@@ -598,8 +623,16 @@ fn a_directory_is_written_all_or_nothing() {
     std::fs::create_dir(outputs.join("b.reconstruction.png")).unwrap();
     let out = cli(&["reconstruct", "-i", s(&inputs), "--output-dir", s(&outputs)]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("b.reconstruction.png"), "{}", stderr(&out));
-    assert_eq!(files_in(&outputs), ["b.reconstruction.png"], "a's figure was written alone");
+    assert!(
+        stderr(&out).contains("b.reconstruction.png"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        files_in(&outputs),
+        ["b.reconstruction.png"],
+        "a's figure was written alone"
+    );
 }
 
 #[cfg(unix)]
@@ -639,16 +672,27 @@ fn model_files_with_non_finite_weights_or_an_unknown_format_are_refused() {
             tensors.insert(spec.name.clone(), t);
         }
         let metadata = BTreeMap::from([
-            (cae_core::CONFIG_KEY.to_string(), serde_json::to_string(&config).unwrap()),
+            (
+                cae_core::CONFIG_KEY.to_string(),
+                serde_json::to_string(&config).unwrap(),
+            ),
             (cae_core::FORMAT_KEY.to_string(), format.to_string()),
         ]);
         let path = dir.path().join(name);
-        std::fs::write(&path, cae_core::tensors_to_bytes(&tensors, &metadata).unwrap()).unwrap();
+        std::fs::write(
+            &path,
+            cae_core::tensors_to_bytes(&tensors, &metadata).unwrap(),
+        )
+        .unwrap();
         path
     };
     let nan = write("nan.safetensors", Some(&specs[1].name), "1");
     let out = cli(&["encode", "-i", s(&input), "--weights", s(&nan)]);
-    assert!(!out.status.success(), "NaN weights accepted: {}", stdout(&out));
+    assert!(
+        !out.status.success(),
+        "NaN weights accepted: {}",
+        stdout(&out)
+    );
     assert!(stderr(&out).contains(&specs[1].name), "{}", stderr(&out));
     let future = write("future.safetensors", None, "99");
     let out = cli(&["reconstruct", "-i", s(&input), "--weights", s(&future)]);

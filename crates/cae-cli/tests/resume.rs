@@ -10,8 +10,20 @@ use common::{cli, deterministic_metrics, files_in, s, stderr, BIN};
 /// Trains `epochs` epochs of the small preset on `data` into `run`, with extra flags.
 fn train(data: &Path, run: &Path, epochs: &str, extra: &[&str]) -> std::process::Output {
     let mut args = vec![
-        "train", "--preset", "small", "--dataset", s(data), "--epochs", epochs, "--batch-size",
-        "25", "--device", "cpu", "--offline", "--out", s(run),
+        "train",
+        "--preset",
+        "small",
+        "--dataset",
+        s(data),
+        "--epochs",
+        epochs,
+        "--batch-size",
+        "25",
+        "--device",
+        "cpu",
+        "--offline",
+        "--out",
+        s(run),
     ];
     args.extend_from_slice(extra);
     cli(&args)
@@ -41,7 +53,10 @@ fn resume_trains_on_the_saved_dataset_and_refuses_conflicting_flags() {
     // Another dataset, preset or batch size: refused, naming the saved value; nothing changes.
     let before = std::fs::read(run.join("metrics.jsonl")).unwrap();
     for (flags, saved) in [
-        (vec!["--dataset", s(&b)], a.canonicalize().unwrap().display().to_string()),
+        (
+            vec!["--dataset", s(&b)],
+            a.canonicalize().unwrap().display().to_string(),
+        ),
         (vec!["--preset", "deep"], "`small`".to_string()),
         (vec!["--batch-size", "10"], "25".to_string()),
         (vec!["--lambda", "0.5"], "0.0001".to_string()),
@@ -49,20 +64,29 @@ fn resume_trains_on_the_saved_dataset_and_refuses_conflicting_flags() {
         let out = resume(&run, &flags);
         assert!(!out.status.success(), "{flags:?} accepted");
         let err = stderr(&out);
-        assert!(err.contains(flags[0]) && err.contains(&saved), "{flags:?}: {err}");
+        assert!(
+            err.contains(flags[0]) && err.contains(&saved),
+            "{flags:?}: {err}"
+        );
         assert_eq!(std::fs::read(run.join("metrics.jsonl")).unwrap(), before);
     }
     // The same values as saved are fine; with no --dataset it trains on the saved one, `a`.
     let out = resume(&run, &["--epochs", "2", "--batch-size", "25"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(deterministic_metrics(&run), deterministic_metrics(&straight));
+    assert_eq!(
+        deterministic_metrics(&run),
+        deterministic_metrics(&straight)
+    );
     assert_eq!(
         std::fs::read(run.join("model.safetensors")).unwrap(),
         std::fs::read(straight.join("model.safetensors")).unwrap()
     );
     let overrides = &config(&run)["overrides"];
     assert_eq!(overrides[0]["setting"], "epochs", "{overrides}");
-    assert_eq!((overrides[0]["from"].as_u64(), overrides[0]["to"].as_u64()), (Some(1), Some(2)));
+    assert_eq!(
+        (overrides[0]["from"].as_u64(), overrides[0]["to"].as_u64()),
+        (Some(1), Some(2))
+    );
 }
 
 #[test]
@@ -98,8 +122,14 @@ fn a_new_learning_rate_is_recorded_in_the_run() {
         .find(|o| o["setting"] == "learning_rate")
         .expect("the learning-rate change is recorded")
         .clone();
-    assert_eq!((lr["from"].as_f64(), lr["to"].as_f64()), (Some(0.01), Some(0.002)));
-    assert_eq!((lr["at_epoch"].as_u64(), lr["at_batch"].as_u64()), (Some(2), Some(0)));
+    assert_eq!(
+        (lr["from"].as_f64(), lr["to"].as_f64()),
+        (Some(0.01), Some(0.002))
+    );
+    assert_eq!(
+        (lr["at_epoch"].as_u64(), lr["at_batch"].as_u64()),
+        (Some(2), Some(0))
+    );
     let metrics = deterministic_metrics(&run);
     assert_eq!(metrics[1]["learning_rate"], 0.002);
 }
@@ -112,11 +142,20 @@ fn a_wrong_resume_path_fails_before_the_data_is_loaded() {
     let missing = dir.path().join("no-such-run");
     // Not --offline: with the old order this would try to download MNIST before the path check.
     let out = cli(&[
-        "train", "--resume", s(&missing), "--data-dir", s(&data_root), "--device", "cpu",
+        "train",
+        "--resume",
+        s(&missing),
+        "--data-dir",
+        s(&data_root),
+        "--device",
+        "cpu",
     ]);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("no-such-run") && err.contains("does not exist"), "{err}");
+    assert!(
+        err.contains("no-such-run") && err.contains("does not exist"),
+        "{err}"
+    );
     assert!(!err.to_lowercase().contains("download"), "{err}");
     assert!(files_in(&data_root).is_empty());
 }
@@ -141,7 +180,11 @@ fn a_run_that_died_before_its_first_checkpoint_resumes_from_the_start() {
         }
     }
     std::fs::create_dir(run.join(".checkpoint-000001.999.0.tmp")).unwrap();
-    std::fs::write(run.join(".checkpoint-000001.999.0.tmp/model.safetensors"), b"half").unwrap();
+    std::fs::write(
+        run.join(".checkpoint-000001.999.0.tmp/model.safetensors"),
+        b"half",
+    )
+    .unwrap();
     // --out refuses it (it has a configuration) and says how to continue.
     let out = train(&data, &run, "1", &[]);
     assert!(!out.status.success());
@@ -149,7 +192,10 @@ fn a_run_that_died_before_its_first_checkpoint_resumes_from_the_start() {
     let out = resume(&run, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(files_in(&run), files_in(&straight));
-    assert_eq!(deterministic_metrics(&run), deterministic_metrics(&straight));
+    assert_eq!(
+        deterministic_metrics(&run),
+        deterministic_metrics(&straight)
+    );
     assert_eq!(
         std::fs::read(run.join("model.safetensors")).unwrap(),
         std::fs::read(straight.join("model.safetensors")).unwrap()
@@ -164,7 +210,17 @@ fn a_second_writer_of_a_run_is_refused() {
     assert!(train(&data, &run, "1", &[]).status.success());
     // A first writer, slowed down so that it is still running when the second starts.
     let mut first = Command::new(BIN)
-        .args(["-v", "train", "--resume", s(&run), "--epochs", "3", "--device", "cpu", "--offline"])
+        .args([
+            "-v",
+            "train",
+            "--resume",
+            s(&run),
+            "--epochs",
+            "3",
+            "--device",
+            "cpu",
+            "--offline",
+        ])
         .env("CAE_TEST_SLOW_CHECKPOINT_MS", "400")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -194,7 +250,10 @@ fn out_naming_a_file_says_so() {
     let out = train(&data, &file, "1", &[]);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("not a directory") && !err.contains("already has files"), "{err}");
+    assert!(
+        err.contains("not a directory") && !err.contains("already has files"),
+        "{err}"
+    );
     assert_eq!(std::fs::read(&file).unwrap(), b"mine");
 }
 
@@ -233,8 +292,18 @@ fn a_diverging_run_fails_and_keeps_only_finite_models() {
 #[test]
 fn the_cli_adds_the_data_dir_hint_to_the_librarys_facts() {
     let dir = tempfile::tempdir().unwrap();
-    let out = cli(&["train", "--offline", "--data-dir", s(dir.path()), "--out", s(&dir.path().join("run"))]);
+    let out = cli(&[
+        "train",
+        "--offline",
+        "--data-dir",
+        s(dir.path()),
+        "--out",
+        s(&dir.path().join("run")),
+    ]);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("CAE_DATA_DIR") && err.contains("--data-dir"), "{err}");
+    assert!(
+        err.contains("CAE_DATA_DIR") && err.contains("--data-dir"),
+        "{err}"
+    );
 }

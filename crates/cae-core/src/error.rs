@@ -69,4 +69,3 @@ pub enum CaeError {
 }
 
 pub type Result<T> = std::result::Result<T, CaeError>;
-

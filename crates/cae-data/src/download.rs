@@ -224,9 +224,7 @@ fn is_transient(error: &FetchError) -> bool {
     match error {
         FetchError::Status(code) => *code >= 500 || *code == 429 || *code == 408,
         FetchError::Timeout(_) | FetchError::Transport(_) => true,
-        FetchError::Decompress(_) | FetchError::Contents(_) | FetchError::Checksum { .. } => {
-            false
-        }
+        FetchError::Decompress(_) | FetchError::Contents(_) | FetchError::Checksum { .. } => false,
     }
 }
 
@@ -287,15 +285,19 @@ fn fetch_verified(
 
     if expected_sha256.is_some() {
         // Parsed as it is inflated, so a junk body fails on its first bytes.
-        idx::read_idx_bytes(&body, Path::new("the body"), idx::Role::Any, expected_sha256).map_err(
-            |e| match e {
-                DataError::Checksum {
-                    expected, found, ..
-                } => FetchError::Checksum { expected, found },
-                DataError::Decompress { source, .. } => FetchError::Decompress(source.to_string()),
-                other => FetchError::Contents(other.to_string()),
-            },
-        )?;
+        idx::read_idx_bytes(
+            &body,
+            Path::new("the body"),
+            idx::Role::Any,
+            expected_sha256,
+        )
+        .map_err(|e| match e {
+            DataError::Checksum {
+                expected, found, ..
+            } => FetchError::Checksum { expected, found },
+            DataError::Decompress { source, .. } => FetchError::Decompress(source.to_string()),
+            other => FetchError::Contents(other.to_string()),
+        })?;
     }
     Ok(body)
 }

@@ -61,7 +61,8 @@ pub enum DataError {
     /// The payload is shorter or longer than the header's dimensions say.
     #[error(
         "{path}: the header's dimensions {} call for {expected} bytes of data, found {found}; \
-         the file is probably truncated or corrupt", dims_text(dims)
+         the file is probably truncated or corrupt",
+        dims_text(dims)
     )]
     Length {
         path: PathBuf,
@@ -73,7 +74,8 @@ pub enum DataError {
     /// The data goes on past what the header's dimensions call for.
     #[error(
         "{path}: the header's dimensions {} call for {expected} bytes of data, but the file holds \
-         more; it is corrupt or not an IDX file", dims_text(dims)
+         more; it is corrupt or not an IDX file",
+        dims_text(dims)
     )]
     TrailingData {
         path: PathBuf,
@@ -84,7 +86,8 @@ pub enum DataError {
     /// The header announces more data than any dataset this crate reads.
     #[error(
         "{path}: the header's dimensions {} describe {bytes} bytes, more than the {limit} an IDX \
-         file may hold here; the header is probably corrupt", dims_text(dims)
+         file may hold here; the header is probably corrupt",
+        dims_text(dims)
     )]
     TooLarge {
         path: PathBuf,

@@ -459,7 +459,10 @@ mod tests {
         let bytes = encode_idx(&[100], &[9; 100]).unwrap();
         let gz = gzip(&bytes);
         for cut in [3, gz.len() / 2, gz.len() - 1] {
-            assert!(parse_idx(gz[..cut].to_vec(), &path()).is_err(), "cut at {cut}");
+            assert!(
+                parse_idx(gz[..cut].to_vec(), &path()).is_err(),
+                "cut at {cut}"
+            );
         }
     }
 
@@ -472,7 +475,14 @@ mod tests {
         }
         let err = read_idx_bytes(&bytes, &path(), Role::Labels, None).unwrap_err();
         assert!(
-            matches!(err, DataError::Rank { expected: 1, found: 3, .. }),
+            matches!(
+                err,
+                DataError::Rank {
+                    expected: 1,
+                    found: 3,
+                    ..
+                }
+            ),
             "{err}"
         );
         assert!(!err.to_string().contains("bytes"), "{err}");
@@ -489,9 +499,17 @@ mod tests {
     fn junk_that_inflates_to_gigabytes_fails_after_a_few_bytes() {
         // 64 gzip members of 16 MiB of zeros each: 1 GiB once inflated, in a few hundred kB.
         let member = gzip(&vec![0u8; 16 << 20]);
-        let junk: Vec<u8> = member.iter().copied().cycle().take(member.len() * 64).collect();
+        let junk: Vec<u8> = member
+            .iter()
+            .copied()
+            .cycle()
+            .take(member.len() * 64)
+            .collect();
         let err = read_idx_bytes(&junk, &path(), Role::Images, None).unwrap_err();
-        assert!(matches!(err, DataError::UnsupportedType { found: 0, .. }), "{err}");
+        assert!(
+            matches!(err, DataError::UnsupportedType { found: 0, .. }),
+            "{err}"
+        );
         // A valid header then junk: stops at the size the header announces.
         let mut header = encode_idx(&[1000, 28, 28], &[0; 784_000]).unwrap();
         header.extend_from_slice(&[0; 1000]);

@@ -85,17 +85,15 @@ impl RunDir {
     fn lock(path: &Path) -> Result<Self, TrainError> {
         let file = lock_file(path)
             .map_err(|e| run_dir_error(path, format!("cannot open it to lock it: {e}")))?;
-        match file.try_lock() {
+        match fs2::FileExt::try_lock_exclusive(&file) {
             Ok(()) => Ok(Self {
                 path: path.to_path_buf(),
                 _lock: file,
             }),
-            Err(fs::TryLockError::WouldBlock) => Err(TrainError::Locked {
+            Err(e) if e.kind() == fs2::lock_contended_error().kind() => Err(TrainError::Locked {
                 path: path.to_path_buf(),
             }),
-            Err(fs::TryLockError::Error(e)) => {
-                Err(run_dir_error(path, format!("cannot lock it: {e}")))
-            }
+            Err(e) => Err(run_dir_error(path, format!("cannot lock it: {e}"))),
         }
     }
 
@@ -152,7 +150,11 @@ impl RunDir {
     }
 
     /// Writes `files` as checkpoint number `number`, all or nothing, then removes older ones.
-    pub fn commit_checkpoint(&self, number: u64, files: &[(&str, &[u8])]) -> Result<(), TrainError> {
+    pub fn commit_checkpoint(
+        &self,
+        number: u64,
+        files: &[(&str, &[u8])],
+    ) -> Result<(), TrainError> {
         let name = format!("{CHECKPOINT_PREFIX}{number:06}");
         let dest = self.path.join(&name);
         let older = self.checkpoints()?;
@@ -185,7 +187,8 @@ impl RunDir {
 
     fn remove_checkpoints(&self, old: &[Checkpoint]) -> Result<(), TrainError> {
         for checkpoint in old {
-            fs::remove_dir_all(&checkpoint.dir).map_err(|e| self.write_error(&checkpoint.dir, e))?;
+            fs::remove_dir_all(&checkpoint.dir)
+                .map_err(|e| self.write_error(&checkpoint.dir, e))?;
         }
         if !old.is_empty() {
             sync_dir(&self.path).map_err(|e| self.write_error(&self.path, e))?;

@@ -100,7 +100,10 @@ impl SavedRun {
             });
             train.epochs = to;
         }
-        if let Some(to) = options.learning_rate.filter(|&lr| lr != train.learning_rate) {
+        if let Some(to) = options
+            .learning_rate
+            .filter(|&lr| lr != train.learning_rate)
+        {
             changes.push(Change::LearningRate {
                 from: train.learning_rate,
                 to,

@@ -152,9 +152,13 @@ impl Trainer {
         let dir = RunDir::open(run_dir, files::CONFIG)?;
         let mut saved = SavedRun::read(dir.path())?;
         let mut trainer = match dir.latest_checkpoint()? {
-            Some(checkpoint) => {
-                Self::restore(saved.run.clone(), dir, checkpoint.number, &checkpoint.dir, device)?
-            }
+            Some(checkpoint) => Self::restore(
+                saved.run.clone(),
+                dir,
+                checkpoint.number,
+                &checkpoint.dir,
+                device,
+            )?,
             None => {
                 if dir.join(files::STATE).exists() {
                     return Err(TrainError::RunDir {
