@@ -57,7 +57,7 @@ pub fn run(args: EncodeArgs) -> Result<()> {
         .and_then(|c| c.flatten_from(1).map_err(Into::into))
         .and_then(|c| c.to_dtype(candle_core::DType::F32).map_err(Into::into))
         .and_then(|c| c.to_vec2::<f32>().map_err(Into::into))
-        .with_context(|| format!("{} failed to encode the images", args.model.model_name()))?;
+        .with_context(|| format!("{} failed to encode the images", args.model.source().name()))?;
     let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
     let code_dim = codes.first().map_or(0, Vec::len);
 

@@ -19,8 +19,9 @@ const SCALE: u32 = 8;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Each image is turned into an MNIST-like 28x28 digit (cropped, scaled to a 20x20 box, centred by \
-mass, inverted when the ink is dark), run through the model, and written as a PNG showing the \
+Each image is turned into an MNIST-like 28x28 digit (cropped, scaled to a 20x20 box, its centre \
+of mass placed where MNIST's are, inverted when the ink is dark; a 28x28 image that already is \
+an MNIST digit is kept as it is), run through the model, and written as a PNG showing the \
 model's input beside its reconstruction, enlarged 8 times.
 
 All inputs are read and checked first; if any of them cannot be used (empty, not an image, \
@@ -171,7 +172,7 @@ fn output_paths(args: &ReconstructArgs, files: &[PathBuf]) -> Result<Vec<PathBuf
 
 fn run_model(model: &ContractiveAutoencoder, x: &Tensor) -> Result<(Vec<f32>, f32, f32)> {
     let recon = model.reconstruct(x)?.flatten_all()?.to_vec1::<f32>()?;
-    let bce = model.loss(x, 0.0)?.bce.to_scalar::<f32>()?;
+    let bce = model.sample_bce(x)?.first().copied().unwrap_or(f64::NAN) as f32;
     let sq = model.jacobian_sq_norm(x)?.flatten_all()?.to_vec1::<f32>()?;
     let jf = sq.first().copied().unwrap_or(f32::NAN).max(0.0).sqrt();
     Ok((recon, bce, jf))

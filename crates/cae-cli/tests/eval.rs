@@ -8,6 +8,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_cae-cli");
 fn cli(args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
+        // No fetched weights from this machine's user: without --weights, the built-in model.
+        .env(cae_data::WEIGHTS_DIR_ENV, "/nonexistent/cae-test-weights")
         .output()
         .expect("the cae-cli binary runs")
 }
@@ -198,6 +200,33 @@ fn eval_compares_a_cae_with_a_plain_autoencoder_and_writes_plots() {
         let acc = m["report"]["probe"]["test_accuracy"].as_f64().unwrap();
         assert!(acc > 0.9, "probe accuracy {acc}");
     }
+    // Training's last test BCE, as metrics.csv and metrics.jsonl hold it, is eval's figure for
+    // the same model (model.safetensors is the last epoch's): both are summed in f64.
+    let eval_bce = models[0]["report"]["reconstruction"]["overall_bce"]
+        .as_f64()
+        .unwrap();
+    let csv = std::fs::read_to_string(cae.join("metrics.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let column = header.iter().position(|h| *h == "test_bce").unwrap();
+    let csv_bce: f64 = csv
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .nth(column)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let jsonl = std::fs::read_to_string(cae.join("metrics.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(jsonl.lines().last().unwrap()).unwrap();
+    let jsonl_bce = last["test_bce"].as_f64().unwrap();
+    for (file, logged) in [("metrics.csv", csv_bce), ("metrics.jsonl", jsonl_bce)] {
+        assert!(
+            (logged - eval_bce).abs() <= 1e-7 * eval_bce,
+            "{file}: test BCE {logged}, eval {eval_bce}"
+        );
+    }
+
     let pixels = report["pixel_probe"]["test_accuracy"].as_f64().unwrap();
     assert!(pixels > 0.9, "pixel probe accuracy {pixels}");
 

@@ -92,6 +92,6 @@ pub use error::{CaeError, Result};
 pub use host::HostF32;
 pub use init::init_varmap;
 pub use kernels::Kernels;
-pub use loss::bce_with_logits;
+pub use loss::{bce_elements, bce_with_logits, row_means_f64, sum_f64, to_host_f64};
 pub use model::{ContractiveAutoencoder, Loss, StepOutput, AUTOGRAD_ROWS_PER_PASS, DEFAULT_DTYPE};
 pub use params::{param_count, param_specs, ParamSpec};

@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::conv::{ConvNet, ConvTrace};
 use crate::fused::{one_layer_forward, one_layer_step, tensor, ForwardOutput, OneLayer};
 use crate::host::HostF32;
-use crate::loss::bce_with_logits;
+use crate::loss::{bce_elements, row_means_f64, sum_f64};
 use crate::mlp::{mean_probe_sq_norm, Mlp, Trace};
 use crate::{Activation, Architecture, CaeConfig, Kernels, PenaltyMethod, Result};
 
@@ -18,6 +18,9 @@ use crate::{Activation, Architecture, CaeConfig, Kernels, PenaltyMethod, Result}
 pub struct Loss {
     /// Mean binary cross-entropy per pixel between the input and its reconstruction.
     pub bce: Tensor,
+    /// The binary cross-entropy of every pixel, `[B, D]`; detached, for reporting: figures are
+    /// its sums in f64 ([`crate::sum_f64`]), not `bce`'s value (a sum in f32).
+    pub bce_elements: Tensor,
     /// `λ · mean_batch ‖∂code/∂x‖²_F`.
     pub penalty: Tensor,
     pub total: Tensor,
@@ -214,18 +217,33 @@ impl ContractiveAutoencoder {
     pub fn loss(&self, x: &Tensor, lambda: f64) -> Result<Loss> {
         let encoded = self.encode_traced(x)?;
         let logits = self.decode_logits(encoded.code())?;
-        let bce = bce_with_logits(&logits, x)?;
+        let elements = bce_elements(&logits, x)?;
+        let bce = elements.mean_all()?;
         let per_sample = self.sq_norm_of(&encoded, x)?;
         let sq_norm = per_sample.mean(0)?;
         let penalty = (&sq_norm * lambda)?;
         let total = (&bce + &penalty)?;
         Ok(Loss {
             bce,
+            bce_elements: elements.detach(),
             penalty,
             total,
             jacobian_sq_norm: sq_norm.detach(),
             sample_jacobian_sq_norms: per_sample.detach(),
         })
+    }
+
+    /// Each sample's mean binary cross-entropy per pixel between `x` and its reconstruction,
+    /// accumulated in f64: `[B]` values. Training's per-epoch test figure and `cae-cli eval` both
+    /// come from here, through candle's ops (never the fused inference kernel), so that one model
+    /// gets one figure.
+    pub fn sample_bce(&self, x: &Tensor) -> Result<Vec<f64>> {
+        let code = match &self.network {
+            Network::Mlp(m) => m.encode(x)?,
+            Network::Conv(c) => c.encode(x)?,
+        };
+        let logits = self.decode_logits(&code)?;
+        Ok(row_means_f64(&bce_elements(&logits, x)?)?)
     }
 
     /// Every parameter with its `VarBuilder` path (the names of saved tensors).
@@ -256,10 +274,10 @@ impl ContractiveAutoencoder {
     /// slice rather than the batch.
     pub fn autograd_step(&self, x: &Tensor, lambda: f64) -> Result<StepOutput> {
         let batch = x.dim(0)?;
-        let f = |t: &Tensor| -> Result<f64> { Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?) };
         let parameters = self.named_parameters();
         let mut gradients: HashMap<String, Tensor> = HashMap::new();
-        let (mut bce, mut sq_norm) = (0.0, 0.0);
+        // Summed over the slices in f64, then divided: the reported figures lose no digits.
+        let (mut bce_sum, mut bce_terms, mut sq_norm_sum) = (0.0, 0usize, 0.0);
         for start in (0..batch.max(1)).step_by(AUTOGRAD_ROWS_PER_PASS) {
             let rows = AUTOGRAD_ROWS_PER_PASS.min(batch - start);
             // A whole batch is one slice with share 1, exactly as without slicing.
@@ -277,9 +295,12 @@ impl ContractiveAutoencoder {
                 };
                 gradients.insert(name.clone(), sum);
             }
-            bce += share * f(&loss.bce)?;
-            sq_norm += share * f(&loss.jacobian_sq_norm)?;
+            bce_sum += sum_f64(&loss.bce_elements)?;
+            bce_terms += loss.bce_elements.elem_count();
+            sq_norm_sum += sum_f64(&loss.sample_jacobian_sq_norms)?;
         }
+        let bce = bce_sum / bce_terms.max(1) as f64;
+        let sq_norm = sq_norm_sum / batch.max(1) as f64;
         let penalty = lambda * sq_norm;
         Ok(StepOutput {
             bce,

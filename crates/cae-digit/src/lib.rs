@@ -20,8 +20,16 @@
 //! 6. **Threshold lightly** (normalised ink > 0.2) to find the ink and **crop** to its bounding box.
 //! 7. **Scale** the crop so that its longer side is 20 px, keeping the aspect ratio, with a
 //!    triangle (bilinear, widened when shrinking) filter so that it is anti-aliased.
-//! 8. **Centre by mass**: place it in 28×28 so that its centre of mass lands on (14, 14), shifting
-//!    by whole pixels and clamping so that no ink leaves the field. Values stay in `[0, 1]`.
+//! 8. **Centre by mass**: place it in 28×28 so that its centre of mass lands where MNIST's own
+//!    digits have theirs, [`MNIST_CENTRE_OF_MASS`] = (14.5, 14.5) with pixel `(x, y)` centred
+//!    at `(x + 0.5, y + 0.5)` (measured on MNIST; see [`placement`]), shifting by whole pixels and
+//!    clamping so that no ink leaves the field. Values stay in `[0, 1]`.
+//!
+//! An image that is already an MNIST digit — 28×28, background exactly 0 (or exactly white,
+//! inverted), brightest ink at MNIST's level ([`MNIST_MIN_PEAK`]) and the box around its non-zero
+//! pixels MNIST's size ([`MNIST_BOX_SIDES`]) — skips steps 5–7: its pixels are kept as they are and
+//! only moved if its centre of mass is more than half a pixel from MNIST's. An MNIST test digit
+//! saved as an 8-bit PNG therefore gives exactly the dataset's `pixel / 255` values.
 //!
 //! Every bad input is a [`DigitError`] that names the file and what is wrong with it; nothing
 //! here panics on user data.
@@ -32,7 +40,10 @@ use std::path::{Path, PathBuf};
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageError, ImageReader};
 
+pub mod placement;
 mod preprocess;
+
+pub use placement::{centre_of_mass, MNIST_BOX_SIDES, MNIST_CENTRE_OF_MASS, MNIST_MIN_PEAK};
 
 /// Side of the square MNIST input.
 pub const SIDE: usize = 28;
