@@ -109,13 +109,19 @@ fn killed_runs_resume_to_the_uninterrupted_result() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(14);
     let mut phases = std::collections::BTreeMap::<&str, usize>::new();
     for trial in 0..TRIALS {
-        // A third each: before the first checkpoint, right after a checkpoint file, anywhere.
+        // A third each: before the first checkpoint, right after a checkpoint file, anywhere;
+        // the first trial at once, before the process has written anything.
         let event = match trial % 3 {
             0 => rng.random_range(0..first_checkpoint),
             1 => checkpoint_events[rng.random_range(0..checkpoint_events.len())],
             _ => rng.random_range(0..events.len()),
         };
         let delay = Duration::from_micros(rng.random_range(0..SLOW_MS * 1000));
+        let (event, delay) = if trial == 0 {
+            (0, Duration::ZERO)
+        } else {
+            (event, delay)
+        };
         let run = dir.path().join(format!("trial-{trial}"));
         let (mut child, lines) = spawn_logged(&mut train_command(&data, &run));
         // The first event is the process start itself: with no wait, it dies before any output.

@@ -85,17 +85,15 @@ impl RunDir {
     fn lock(path: &Path) -> Result<Self, TrainError> {
         let file = lock_file(path)
             .map_err(|e| run_dir_error(path, format!("cannot open it to lock it: {e}")))?;
-        match file.try_lock() {
+        match fs2::FileExt::try_lock_exclusive(&file) {
             Ok(()) => Ok(Self {
                 path: path.to_path_buf(),
                 _lock: file,
             }),
-            Err(fs::TryLockError::WouldBlock) => Err(TrainError::Locked {
+            Err(e) if e.kind() == fs2::lock_contended_error().kind() => Err(TrainError::Locked {
                 path: path.to_path_buf(),
             }),
-            Err(fs::TryLockError::Error(e)) => {
-                Err(run_dir_error(path, format!("cannot lock it: {e}")))
-            }
+            Err(e) => Err(run_dir_error(path, format!("cannot lock it: {e}"))),
         }
     }
 
