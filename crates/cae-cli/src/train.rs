@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use cae_core::CaeConfig;
+use cae_core::{CaeConfig, HessianPenalty};
 use cae_data::Split;
 use cae_train::artifacts::EpochMetrics;
 use cae_train::{BatchReport, LrSchedule, RunConfig, RunInfo, TrainConfig, TrainObserver, Trainer};
@@ -17,43 +17,59 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub struct TrainArgs {
     /// Model preset (see `cae-cli presets`).
     #[arg(long, default_value = cae_core::DEFAULT_PRESET)]
-    preset: String,
+    pub(crate) preset: String,
     #[arg(long, default_value_t = 20)]
-    epochs: usize,
+    pub(crate) epochs: usize,
     #[arg(long, default_value_t = 600)]
-    batch_size: usize,
+    pub(crate) batch_size: usize,
     /// Adam learning rate.
     #[arg(long, default_value_t = 5e-3)]
-    lr: f64,
+    pub(crate) lr: f64,
     /// Learning-rate schedule: `constant` or `cosine` (decays to 1% of --lr by the last step).
     #[arg(long, default_value = "constant")]
-    schedule: String,
+    pub(crate) schedule: String,
     /// Weight λ of the Jacobian penalty (0 trains a plain autoencoder).
     #[arg(long = "lambda", default_value_t = 1e-4, allow_negative_numbers = true)]
-    lambda: f64,
+    pub(crate) lambda: f64,
     #[arg(long, default_value_t = 42)]
-    seed: u64,
+    pub(crate) seed: u64,
     #[command(flatten)]
-    data: DataArgs,
+    pub(crate) data: DataArgs,
     /// Run directory (default: runs/<preset>-<unix time>).
     #[arg(long)]
-    out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     /// `auto`, `cpu`, `cuda`, `cuda:N` or `metal`.
     #[arg(long, default_value = "auto")]
-    device: String,
+    pub(crate) device: String,
     /// Continue the run in this directory (its saved configuration is used; --epochs may extend it).
     #[arg(long)]
-    resume: Option<PathBuf>,
+    pub(crate) resume: Option<PathBuf>,
     /// Train on the first N training images only.
     #[arg(long)]
-    train_limit: Option<usize>,
+    pub(crate) train_limit: Option<usize>,
     /// Evaluate on the first N test images only.
     #[arg(long)]
-    test_limit: Option<usize>,
+    pub(crate) test_limit: Option<usize>,
+    /// Train a one-layer CAE on the codes of this model (a run directory or a model file) and
+    /// save the two as one stacked model (greedy layer-wise pretraining); --preset is not used.
+    #[arg(long, value_name = "RUN_OR_MODEL", conflicts_with = "resume")]
+    pub(crate) stack_on: Option<PathBuf>,
+    /// Code units of the layer trained with --stack-on.
+    #[arg(long, default_value_t = 1000, requires = "stack_on")]
+    pub(crate) code_dim: usize,
+    /// Weight γ of the CAE+H term γ·E‖J(x) − J(x + ε)‖²_F (Rifai et al., ECML 2011); off unless set.
+    #[arg(long, value_name = "GAMMA")]
+    pub(crate) hessian_gamma: Option<f64>,
+    /// Standard deviation σ of the Gaussian corruption ε of CAE+H.
+    #[arg(long, default_value_t = 0.1, requires = "hessian_gamma")]
+    pub(crate) hessian_sigma: f64,
+    /// Corrupted copies of each input per step for CAE+H.
+    #[arg(long, default_value_t = 4, requires = "hessian_gamma")]
+    pub(crate) hessian_copies: usize,
 }
 
 impl TrainArgs {
-    fn train_config(&self) -> Result<TrainConfig> {
+    pub(crate) fn train_config(&self) -> Result<TrainConfig> {
         let lr_schedule = match self.schedule.as_str() {
             "constant" => LrSchedule::Constant,
             "cosine" => LrSchedule::Cosine {
@@ -70,6 +86,11 @@ impl TrainArgs {
             seed: self.seed,
             train_limit: self.train_limit,
             test_limit: self.test_limit,
+            hessian: self.hessian_gamma.map(|gamma| HessianPenalty {
+                gamma,
+                sigma: self.hessian_sigma,
+                copies: self.hessian_copies,
+            }),
             ..TrainConfig::default()
         };
         cfg.validate()?;
@@ -80,6 +101,9 @@ impl TrainArgs {
 pub fn run(args: TrainArgs, quiet: bool) -> Result<()> {
     // Everything the user typed is checked before any data is read or any file written.
     let device = cae_core::device(&args.device)?;
+    if let Some(base) = &args.stack_on {
+        return crate::stack::run(&args, base, &device, quiet);
+    }
     let fresh = match &args.resume {
         None => Some((CaeConfig::preset(&args.preset)?, args.train_config()?)),
         Some(_) => None,
@@ -109,20 +133,7 @@ pub fn run(args: TrainArgs, quiet: bool) -> Result<()> {
     };
     tracing::info!(run_dir = %trainer.run_dir().display(), "training");
 
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        ctrlc::set_handler(move || {
-            if stop.swap(true, Ordering::SeqCst) {
-                eprintln!("\nsecond interrupt: exiting without saving the current batch");
-                std::process::exit(130);
-            }
-            eprintln!(
-                "\ninterrupt: finishing this batch and saving (press Ctrl-C again to quit now)"
-            );
-        })
-        .context("cannot install the Ctrl-C handler")?;
-    }
+    let stop = stop_on_ctrl_c()?;
     let mut observer = Progress::new(!quiet && std::io::stderr().is_terminal());
     let summary = trainer.fit(&train, &test, &mut observer, &stop)?;
     if let Some(last) = summary.last {
@@ -139,7 +150,7 @@ pub fn run(args: TrainArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
-fn default_run_dir(preset: &str) -> PathBuf {
+pub(crate) fn default_run_dir(preset: &str) -> PathBuf {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -148,7 +159,7 @@ fn default_run_dir(preset: &str) -> PathBuf {
 }
 
 /// Progress bars on a terminal, plain log lines otherwise (CI, pipes).
-struct Progress {
+pub(crate) struct Progress {
     bars: bool,
     bar: Option<ProgressBar>,
     batches_per_epoch: usize,
@@ -156,7 +167,7 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(bars: bool) -> Self {
+    pub(crate) fn new(bars: bool) -> Self {
         Self {
             bars,
             bar: None,
@@ -236,4 +247,23 @@ impl TrainObserver for Progress {
             if is_best { "  (best)" } else { "" }
         );
     }
+}
+
+/// A flag set by the first Ctrl-C (the run saves and stops); a second one exits at once.
+pub(crate) fn stop_on_ctrl_c() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                eprintln!("\nsecond interrupt: exiting without saving the current batch");
+                std::process::exit(130);
+            }
+            eprintln!(
+                "\ninterrupt: finishing this batch and saving (press Ctrl-C again to quit now)"
+            );
+        })
+        .context("cannot install the Ctrl-C handler")?;
+    }
+    Ok(stop)
 }

@@ -125,6 +125,10 @@ impl ContractiveAutoencoder {
         *self.lock_rng() = ChaCha8Rng::seed_from_u64(seed);
     }
 
+    pub(crate) fn probe_generator(&self) -> std::sync::MutexGuard<'_, ChaCha8Rng> {
+        self.lock_rng()
+    }
+
     fn lock_rng(&self) -> std::sync::MutexGuard<'_, ChaCha8Rng> {
         // A panic while drawing probes cannot leave the generator in a broken state.
         self.probe_rng.lock().unwrap_or_else(|e| e.into_inner())
@@ -255,16 +259,26 @@ impl ContractiveAutoencoder {
     /// (the loss is a mean over samples), with the memory of the saved activations bounded by the
     /// slice rather than the batch.
     pub fn autograd_step(&self, x: &Tensor, lambda: f64) -> Result<StepOutput> {
+        self.sliced_autograd_step(x, |slice| self.loss(slice, lambda))
+    }
+
+    /// The step of [`Self::autograd_step`] for any objective `loss` of a slice of the batch (a
+    /// mean over its samples).
+    pub(crate) fn sliced_autograd_step(
+        &self,
+        x: &Tensor,
+        objective: impl Fn(&Tensor) -> Result<Loss>,
+    ) -> Result<StepOutput> {
         let batch = x.dim(0)?;
         let f = |t: &Tensor| -> Result<f64> { Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?) };
         let parameters = self.named_parameters();
         let mut gradients: HashMap<String, Tensor> = HashMap::new();
-        let (mut bce, mut sq_norm) = (0.0, 0.0);
+        let (mut bce, mut penalty, mut sq_norm) = (0.0, 0.0, 0.0);
         for start in (0..batch.max(1)).step_by(AUTOGRAD_ROWS_PER_PASS) {
             let rows = AUTOGRAD_ROWS_PER_PASS.min(batch - start);
             // A whole batch is one slice with share 1, exactly as without slicing.
             let share = rows as f64 / batch as f64;
-            let loss = self.loss(&x.narrow(0, start, rows)?, lambda)?;
+            let loss = objective(&x.narrow(0, start, rows)?)?;
             let grads = (&loss.total * share)?.backward()?;
             for (name, t) in &parameters {
                 let g = match grads.get(t) {
@@ -278,9 +292,9 @@ impl ContractiveAutoencoder {
                 gradients.insert(name.clone(), sum);
             }
             bce += share * f(&loss.bce)?;
+            penalty += share * f(&loss.penalty)?;
             sq_norm += share * f(&loss.jacobian_sq_norm)?;
         }
-        let penalty = lambda * sq_norm;
         Ok(StepOutput {
             bce,
             penalty,
@@ -338,6 +352,14 @@ impl ContractiveAutoencoder {
                 mean_probe_sq_norm(&self.jvp_of(encoded, &v)?)?
             }
         })
+    }
+
+    /// The MLP network, for the penalties and products defined on MLP encoders only.
+    pub(crate) fn mlp_network(&self) -> Option<&Mlp> {
+        match &self.network {
+            Network::Mlp(m) => Some(m),
+            Network::Conv(_) => None,
+        }
     }
 
     fn mlp(&self) -> &Mlp {
