@@ -98,9 +98,11 @@ impl Classifier {
         Ok(code.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)?)
     }
 
-    /// Class probabilities, `[B, classes]`.
+    /// Class probabilities, `[B, classes]`. Built from `log_softmax` (ordinary ops) because
+    /// candle's fused `softmax_last_dim` passes no gradient back, and the tangent-propagation
+    /// penalty is differentiated through the probabilities.
     pub fn probabilities(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(candle_nn::ops::softmax_last_dim(&self.logits(x)?)?)
+        Ok(candle_nn::ops::log_softmax(&self.logits(x)?, D::Minus1)?.exp()?)
     }
 
     /// The most probable class of each row, `[B]`.
