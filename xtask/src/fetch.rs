@@ -1,8 +1,12 @@
 //! `cargo xtask fetch-weights`: download trained weights from a Hugging Face Hub repository
-//! (or any server that speaks its `resolve` protocol) into the place `cae-cli` looks by default.
+//! (or any server that speaks its `resolve` protocol) into the place `cae-cli` looks by default
+//! ([`cae_data::installed_weights_path`]).
 //!
 //! hf-hub does the HTTP work and keeps its usual cache; this module checks the SHA-256 and then
 //! installs the file atomically, so a failed or tampered download never replaces good weights.
+//! The expected sum is the one given, else the one pinned for that repository's file in
+//! [`PINNED_SUMS_FILE`] ([`expected_sha256`]); a file with neither is refused unless the caller
+//! explicitly chose to install it unverified.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -21,8 +25,9 @@ pub const DEFAULT_FILE: &str = "model.safetensors";
 pub const DEFAULT_REVISION: &str = "main";
 /// The public Hub; `--endpoint` or `HF_ENDPOINT` point elsewhere (a mirror, a test server).
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
-/// Workspace-relative file pinning the expected sum of the default weights: `<hex>  <file>`.
-pub const PINNED_SUMS_FILE: &str = "assets/default-model.sha256";
+/// Workspace-relative file pinning the expected sums of published weights, one per file:
+/// `<hex>  <repository>/<file>` (`sha256sum` style), e.g. `…  cae-rs/cae-mnist/model.safetensors`.
+pub const PINNED_SUMS_FILE: &str = "assets/pinned-weights.sha256";
 
 /// What to download and where to put it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +38,8 @@ pub struct FetchArgs {
     pub revision: String,
     /// File inside the repository.
     pub file: String,
-    /// Expected SHA-256 (64 hex digits); `None` skips verification.
+    /// Expected SHA-256 (64 hex digits); `None` skips verification (see [`expected_sha256`] for
+    /// how a caller decides).
     pub sha256: Option<String>,
     /// Where to install the file; `None` means [`default_weights_path`].
     pub dest: Option<PathBuf>,
@@ -60,15 +66,50 @@ impl Default for FetchArgs {
     }
 }
 
-/// `<data dir>/cae/weights/<file>`: where `cae-cli` looks for weights when given none.
+/// `<weights dir>/<file>` ([`cae_data::weights_dir`]): for `model.safetensors`, the file
+/// `cae-cli` uses when given no `--weights`.
 pub fn default_weights_path(file: &str) -> Result<PathBuf> {
-    let data_dir = dirs::data_dir().context(
+    let dir = cae_data::weights_dir().context(
         "cannot find this platform's data directory (is $HOME set?); pass --dest <PATH> instead",
     )?;
-    Ok(data_dir.join("cae").join("weights").join(file))
+    Ok(dir.join(file))
 }
 
-/// The sum pinned for `file` in a `sha256sum`-style file (`<hex>  <name>` per line), if any.
+/// Whether `path` is the file `cae-cli` uses when given no `--weights`.
+pub fn is_cae_cli_default(path: &Path) -> bool {
+    cae_data::installed_weights_path().is_some_and(|default| default == path)
+}
+
+/// The sum to verify `repo`'s `file` against: `given` (from `--sha256`) if any, else the one
+/// pinned for `<repo>/<file>` in `sums_file`. `Ok(None)` (no verification) only when there is
+/// neither and `no_verify` is set: an unpinned file is an error otherwise.
+pub fn expected_sha256(
+    sums_file: &Path,
+    repo: &str,
+    file: &str,
+    given: Option<&str>,
+    no_verify: bool,
+) -> Result<Option<String>> {
+    if let Some(sum) = given {
+        return normalise_sha256(sum).map(Some);
+    }
+    let key = format!("{repo}/{file}");
+    if let Some(pinned) = pinned_sha256(sums_file, &key)? {
+        return Ok(Some(pinned));
+    }
+    if no_verify {
+        return Ok(None);
+    }
+    bail!(
+        "no SHA-256 is pinned for `{key}` in {}: pass the sum its publisher gives with --sha256 HEX \
+         (a repository laid out by `cargo xtask publish-weights` has it in {file}.sha256), or \
+         --no-verify to install the file unverified",
+        sums_file.display()
+    )
+}
+
+/// The sum pinned for `file` (a `<repository>/<file>` name in [`PINNED_SUMS_FILE`]) in a
+/// `sha256sum`-style file (`<hex>  <name>` per line), if any.
 ///
 /// A missing sums file is not an error: it only means nothing is pinned. A sum pinned for a
 /// different file name is ignored, since it cannot describe the file being fetched.
@@ -221,9 +262,13 @@ fn install_verified(source: &Path, dest: &Path, expected: Option<&str>) -> Resul
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut temp = tempfile::Builder::new()
-        .prefix(".fetch-weights-")
-        .suffix(".tmp")
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".fetch-weights-").suffix(".tmp");
+    // A temporary file is private (0600); the installed weights get the mode any file the user
+    // creates gets (0666 less the umask), like a download saved by hand.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut temp = builder
         .tempfile_in(dir)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
     let mut input =
@@ -305,6 +350,57 @@ mod tests {
         let sums = dir.path().join("sums");
         std::fs::write(&sums, "justonefield\n").unwrap();
         assert!(pinned_sha256(&sums, "model.safetensors").is_err());
+    }
+
+    #[test]
+    fn expected_sum_is_given_else_pinned_per_repository_file_else_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let sums = dir.path().join("pinned-weights.sha256");
+        std::fs::write(&sums, format!("{SUM}  owner/repo/model.safetensors\n")).unwrap();
+        let expected = |repo: &str, given: Option<&str>, no_verify: bool| {
+            expected_sha256(&sums, repo, "model.safetensors", given, no_verify)
+        };
+        assert_eq!(
+            expected("owner/repo", None, false).unwrap().as_deref(),
+            Some(SUM)
+        );
+        let other = "1".repeat(64);
+        assert_eq!(
+            expected("owner/repo", Some(&other), false).unwrap(),
+            Some(other.clone())
+        );
+        // The same file name in another repository is not pinned.
+        let message = format!("{:#}", expected("someone/else", None, false).unwrap_err());
+        assert!(
+            message.contains("someone/else/model.safetensors")
+                && message.contains("--sha256")
+                && message.contains("--no-verify"),
+            "{message}"
+        );
+        assert_eq!(expected("someone/else", None, true).unwrap(), None);
+        assert_eq!(
+            expected("owner/repo", None, true).unwrap().as_deref(),
+            Some(SUM)
+        );
+        assert!(expected("owner/repo", Some("xyz"), false).is_err());
+    }
+
+    #[test]
+    fn the_default_repository_is_pinned_to_the_shipped_model() {
+        let root = crate::workspace_root();
+        let pinned = pinned_sha256(
+            &root.join(PINNED_SUMS_FILE),
+            &format!("{DEFAULT_REPO}/{DEFAULT_FILE}"),
+        )
+        .unwrap();
+        let shipped = sha256_of_file(&root.join("assets/default-model.safetensors")).unwrap();
+        assert_eq!(pinned, Some(shipped.clone()));
+        let recorded = pinned_sha256(
+            &root.join("assets/default-model.sha256"),
+            "default-model.safetensors",
+        )
+        .unwrap();
+        assert_eq!(recorded, Some(shipped));
     }
 
     #[test]

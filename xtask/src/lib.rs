@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 pub mod bench;
 pub mod dist;
 pub mod fetch;
+pub mod model_card;
+pub mod publish;
 
 /// The workspace root: xtask always lives one level below it.
 pub fn workspace_root() -> PathBuf {

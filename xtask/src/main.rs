@@ -22,8 +22,12 @@ struct Cli {
 // One variant per task; add new tasks here and dispatch them in `main`.
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Download trained weights into the place `cae-cli` looks by default.
+    /// Download trained weights, verified by their pinned SHA-256, into the place `cae-cli`
+    /// looks when given no --weights.
     FetchWeights(FetchWeightsArgs),
+    /// Lay out a Hugging Face model repository for a trained run: the weights, their SHA-256,
+    /// config.json and a model card with the Hub's metadata and measured metrics.
+    PublishWeights(PublishWeightsArgs),
     /// Build `cae-cli` with the dist profile and package it under target/dist/.
     Dist,
     /// Measure training speed and memory of cae's presets (default: the default preset, also
@@ -83,10 +87,15 @@ struct FetchWeightsArgs {
     /// File to download from the repository.
     #[arg(long, default_value = fetch::DEFAULT_FILE)]
     file: String,
-    /// Expected SHA-256 of the file [default: the sum pinned in assets/default-model.sha256].
+    /// Expected SHA-256 of the file [default: the sum pinned for <repo>/<file> in
+    /// assets/pinned-weights.sha256; a file pinned there needs no flag].
     #[arg(long, value_name = "HEX")]
     sha256: Option<String>,
-    /// Where to install the file [default: <data dir>/cae/weights/<file>].
+    /// Install a file that has no pinned sum and no --sha256 without verifying it.
+    #[arg(long, conflicts_with = "sha256")]
+    no_verify: bool,
+    /// Where to install the file [default: $CAE_WEIGHTS_DIR/<file>, else
+    /// ~/.local/share/cae/weights/<file> on Linux; cae-cli uses model.safetensors there].
     #[arg(long, value_name = "PATH")]
     dest: Option<PathBuf>,
     /// Hub endpoint, e.g. a mirror [default: $HF_ENDPOINT, else https://huggingface.co].
@@ -94,9 +103,38 @@ struct FetchWeightsArgs {
     endpoint: Option<String>,
 }
 
+#[derive(Debug, Args)]
+struct PublishWeightsArgs {
+    /// Run directory written by `cae-cli train` (config.json, metrics.csv, model.safetensors).
+    run_dir: PathBuf,
+    /// Directory to lay the repository out in (created if missing; existing files of the same
+    /// names are kept unless --force).
+    out_dir: PathBuf,
+    /// Hub repository id the card names.
+    #[arg(long, default_value = fetch::DEFAULT_REPO)]
+    repo_id: String,
+    /// Dataset to evaluate on and to name in the card: `mnist`, `fashion-mnist` or an IDX
+    /// directory [default: the run's].
+    #[arg(long)]
+    dataset: Option<String>,
+    /// Where datasets are cached [default: $CAE_DATA_DIR, else the per-user cache directory].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Never download the dataset.
+    #[arg(long)]
+    offline: bool,
+    /// Skip the linear probes (no training set is read; the card has no probe accuracy).
+    #[arg(long)]
+    no_probe: bool,
+    /// Replace files of the same names in OUT_DIR.
+    #[arg(long)]
+    force: bool,
+}
+
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::FetchWeights(args) => fetch_weights(args),
+        Command::PublishWeights(args) => publish_weights(args),
         Command::Dist => {
             let archive = xtask::dist::dist(&xtask::workspace_root())?;
             println!("{}", archive.display());
@@ -156,17 +194,17 @@ fn bench(args: BenchArgs) -> Result<()> {
 }
 
 fn fetch_weights(cli: FetchWeightsArgs) -> Result<()> {
-    let sha256 = match cli.sha256 {
-        Some(sum) => Some(sum),
-        None => {
-            let pinned = xtask::workspace_root().join(fetch::PINNED_SUMS_FILE);
-            fetch::pinned_sha256(&pinned, &cli.file)?
-        }
-    };
+    let sha256 = fetch::expected_sha256(
+        &xtask::workspace_root().join(fetch::PINNED_SUMS_FILE),
+        &cli.repo,
+        &cli.file,
+        cli.sha256.as_deref(),
+        cli.no_verify,
+    )?;
     if sha256.is_none() {
         eprintln!(
-            "warning: no SHA-256 given or pinned for {}; the download will not be verified",
-            cli.file
+            "warning: --no-verify: {}/{} is installed without checking its SHA-256",
+            cli.repo, cli.file
         );
     }
     let args = FetchArgs {
@@ -180,7 +218,45 @@ fn fetch_weights(cli: FetchWeightsArgs) -> Result<()> {
         progress: std::io::stderr().is_terminal(),
     };
     let installed = fetch::fetch_weights(&args)?;
-    println!("{}", installed.display());
+    match &args.sha256 {
+        Some(sum) => println!(
+            "installed {} (SHA-256 {sum}, verified)",
+            installed.display()
+        ),
+        None => println!("installed {} (not verified)", installed.display()),
+    }
+    if fetch::is_cae_cli_default(&installed) {
+        println!(
+            "cae-cli now uses it whenever no --weights is given (`cae-cli reconstruct --input digit.png -v` names the model it uses); --weights FILE still overrides it"
+        );
+    } else {
+        println!(
+            "use it with --weights: cae-cli reconstruct --input digit.png --weights {}",
+            installed.display()
+        );
+    }
+    Ok(())
+}
+
+fn publish_weights(args: PublishWeightsArgs) -> Result<()> {
+    let published = xtask::publish::publish_weights(&xtask::publish::PublishOptions {
+        run_dir: args.run_dir,
+        out_dir: args.out_dir,
+        repo_id: args.repo_id,
+        dataset: args.dataset,
+        data_dir: args.data_dir,
+        offline: args.offline,
+        probe: !args.no_probe,
+        force: args.force,
+    })?;
+    for file in &published.files {
+        println!("{}", file.display());
+    }
+    println!(
+        "upload the directory as the model repository, e.g. `huggingface-cli upload {} {}`",
+        published.repo_id,
+        published.out_dir.display()
+    );
     Ok(())
 }
 

@@ -1,90 +1,18 @@
 //! `fetch_weights` against a tiny Hugging Face Hub look-alike served on 127.0.0.1 by this test.
 //! Nothing here leaves the machine: the endpoint is always the local server.
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::Path;
 
+use common::serve;
 use sha2::{Digest, Sha256};
 use xtask::fetch::{fetch_weights, FetchArgs};
 
 const REPO: &str = "tester/tiny-cae";
 const FILE: &str = "model.safetensors";
-const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
-
-/// Serves `files` (URL path → contents) the way the Hub's `resolve` endpoint does, as far as
-/// hf-hub 0.4 relies on it: `x-repo-commit`, an `etag`, and `Range` requests answered with
-/// `206` + `Content-Range` (hf-hub learns the size from a `bytes=0-0` probe). Returns the
-/// endpoint URL. The thread lives until the test process exits.
-fn serve(files: HashMap<String, Vec<u8>>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let _ = answer(stream, &files);
-        }
-    });
-    endpoint
-}
-
-fn answer(mut stream: TcpStream, files: &HashMap<String, Vec<u8>>) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
-    let mut range = None;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.trim().eq_ignore_ascii_case("range") {
-                range = Some(value.trim().to_owned());
-            }
-        }
-    }
-    let mut parts = request_line.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-
-    let Some(contents) = files.get(path) else {
-        let body = b"Entry not found";
-        write!(
-            stream,
-            "HTTP/1.1 404 Not Found\r\nx-error-code: EntryNotFound\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        )?;
-        return stream.write_all(body);
-    };
-    let etag = hex::encode(Sha256::digest(contents));
-    let total = contents.len();
-    let (status, start, end) = match range.as_deref().and_then(|r| r.strip_prefix("bytes=")) {
-        Some(spec) => {
-            let (from, to) = spec.split_once('-').unwrap();
-            let start: usize = from.parse().unwrap();
-            let end = if to.is_empty() {
-                total - 1
-            } else {
-                to.parse::<usize>().unwrap().min(total - 1)
-            };
-            ("206 Partial Content", start, end)
-        }
-        None => ("200 OK", 0, total - 1),
-    };
-    let body = &contents[start..=end];
-    write!(
-        stream,
-        "HTTP/1.1 {status}\r\nx-repo-commit: {COMMIT}\r\netag: \"{etag}\"\r\n\
-         Content-Range: bytes {start}-{end}/{total}\r\nContent-Length: {}\r\n\
-         Content-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
-        body.len()
-    )?;
-    if method != "HEAD" {
-        stream.write_all(body)?;
-    }
-    stream.flush()
-}
 
 /// Fake weights, large enough to take several reads.
 fn weights() -> Vec<u8> {
@@ -217,4 +145,140 @@ fn unreachable_endpoint_says_so() {
         fetch_weights(&args(&format!("http://127.0.0.1:{port}"), dir.path(), None)).unwrap_err()
     );
     assert!(message.contains("could not reach"), "{message}");
+}
+
+/// `cargo xtask fetch-weights ARGS` against `endpoint`, installing into `dir/weights` by
+/// default (`CAE_WEIGHTS_DIR`) with hf-hub's cache in `dir/hf`.
+fn fetch_command(endpoint: &str, dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("fetch-weights")
+        .args(["--endpoint", endpoint])
+        .args(args)
+        .env(cae_data::WEIGHTS_DIR_ENV, dir.join("weights"))
+        .env("HF_HOME", dir.join("hf"))
+        .env_remove("HF_ENDPOINT")
+        .output()
+        .unwrap()
+}
+
+fn shipped_model() -> Vec<u8> {
+    std::fs::read(xtask::workspace_root().join("assets/default-model.safetensors")).unwrap()
+}
+
+/// The default repository's file, served with `contents`.
+fn default_repository_serving(contents: Vec<u8>) -> String {
+    use xtask::fetch::{DEFAULT_FILE, DEFAULT_REPO};
+    serve(HashMap::from([(
+        format!("/{DEFAULT_REPO}/resolve/main/{DEFAULT_FILE}"),
+        contents,
+    )]))
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn default_weights_are_verified_by_their_pin_and_installed_where_cae_cli_looks() {
+    let endpoint = default_repository_serving(shipped_model());
+    let dir = tempfile::tempdir().unwrap();
+    // No --sha256: the pin for cae-rs/cae-mnist/model.safetensors applies.
+    let out = fetch_command(&endpoint, dir.path(), &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let installed = dir.path().join("weights").join(FILE);
+    assert_eq!(std::fs::read(&installed).unwrap(), shipped_model());
+    assert!(
+        stdout.contains(&installed.display().to_string()),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("verified") && !stdout.contains("not verified"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("no --weights"), "{stdout}");
+    assert_eq!(names_in(&dir.path().join("weights")), [FILE]);
+    #[cfg(unix)]
+    {
+        // The mode any new file of the user's gets there (umask applied), not tempfile's 0600.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let fresh = dir.path().join("fresh");
+        std::fs::write(&fresh, b"").unwrap();
+        assert_eq!(mode(&installed), mode(&fresh));
+        assert_ne!(
+            mode(&installed) & 0o044,
+            0,
+            "the weights must be readable by others"
+        );
+    }
+}
+
+#[test]
+fn tampered_default_weights_are_refused_and_nothing_is_installed() {
+    let mut tampered = shipped_model();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    let endpoint = default_repository_serving(tampered);
+    let dir = tempfile::tempdir().unwrap();
+    let out = fetch_command(&endpoint, dir.path(), &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("SHA-256 mismatch"), "{stderr}");
+    assert!(names_in(&dir.path().join("weights")).is_empty());
+}
+
+#[test]
+fn an_unpinned_file_needs_a_sum_or_an_explicit_no_verify() {
+    let (endpoint, data) = server_with_weights();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = ["--repo", REPO];
+    let out = fetch_command(&endpoint, dir.path(), &repo);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&format!("{REPO}/{FILE}"))
+            && stderr.contains("--sha256")
+            && stderr.contains("--no-verify"),
+        "{stderr}"
+    );
+    assert!(names_in(&dir.path().join("weights")).is_empty());
+
+    let sum = hex::encode(Sha256::digest(&data));
+    let out = fetch_command(
+        &endpoint,
+        dir.path(),
+        &[&repo[..], &["--sha256", &sum]].concat(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_file(dir.path().join("weights").join(FILE)).unwrap();
+
+    let out = fetch_command(
+        &endpoint,
+        dir.path(),
+        &[&repo[..], &["--no-verify"]].concat(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not verified"));
+    assert_eq!(
+        std::fs::read(dir.path().join("weights").join(FILE)).unwrap(),
+        data
+    );
 }

@@ -2,7 +2,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use cae_data::{Dataset, DatasetSource, LoadOptions, Split};
+use cae_data::{DataError, Dataset, DatasetSource, LoadOptions, Split};
 use clap::Args;
 
 #[derive(Debug, Clone, Args)]
@@ -31,6 +31,13 @@ impl DataArgs {
             progress,
             ..LoadOptions::default()
         };
-        Ok(Dataset::load(&source, split, &opts)?)
+        Dataset::load(&source, split, &opts).map_err(|e| match e {
+            DataError::Missing { .. }
+            | DataError::Download { .. }
+            | DataError::NoCacheDir { .. } => {
+                anyhow::anyhow!("{e}\n  hint: --data-dir DIR names the data root for this command")
+            }
+            other => other.into(),
+        })
     }
 }

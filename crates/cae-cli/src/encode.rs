@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 
+use crate::outputs;
 use crate::reconstruct::{batch, collect_inputs, load_all};
 use crate::weights::ModelArgs;
 
@@ -43,6 +44,11 @@ pub fn run(args: EncodeArgs) -> Result<()> {
         bail!("--format npy writes binary data: add --output FILE (e.g. --output codes.npy)");
     }
     let files = collect_inputs(&args.input)?;
+    if let Some(output) = &args.output {
+        let mut read = files.clone();
+        read.extend(args.model.weights.clone());
+        outputs::check(std::slice::from_ref(output), &read, None)?;
+    }
     let (model, device) = args.model.load()?;
     let digits = load_all(&files)?;
     let x = batch(&digits, &device)?;
@@ -51,7 +57,7 @@ pub fn run(args: EncodeArgs) -> Result<()> {
         .and_then(|c| c.flatten_from(1).map_err(Into::into))
         .and_then(|c| c.to_dtype(candle_core::DType::F32).map_err(Into::into))
         .and_then(|c| c.to_vec2::<f32>().map_err(Into::into))
-        .with_context(|| format!("{} failed to encode the images", args.model.model_name()))?;
+        .with_context(|| format!("{} failed to encode the images", args.model.source().name()))?;
     let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
     let code_dim = codes.first().map_or(0, Vec::len);
 
@@ -70,12 +76,7 @@ pub fn run(args: EncodeArgs) -> Result<()> {
         Format::Npy => npy(&codes, code_dim),
     };
     match &args.output {
-        Some(path) => cae_train::artifacts::write_atomic(path, &bytes).with_context(|| {
-            format!(
-                "cannot write {}; check that its directory exists and is writable",
-                path.display()
-            )
-        })?,
+        Some(path) => outputs::write_all(&[(path.clone(), bytes)], None)?,
         None => {
             let mut out = std::io::stdout().lock();
             out.write_all(&bytes)

@@ -12,7 +12,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::data::DataArgs;
-use crate::weights::{load_model, DEFAULT_MODEL_NAME};
+use crate::weights::{ModelSource, WEIGHTS_HELP};
 
 /// Enlargement of each 28×28 tangent image in `tangents-*.png`.
 const TANGENT_SCALE: u32 = 4;
@@ -29,8 +29,8 @@ Compare models by repeating --weights, e.g. a CAE against the same preset traine
   cae-cli eval --weights runs/cae/model.safetensors --weights runs/ae/model.safetensors --plots eval/")]
 pub struct EvalArgs {
     /// A model file written by `cae-cli train`; repeat to compare models side by side
-    /// (default: the model built into this binary).
-    #[arg(long, value_name = "FILE")]
+    /// (default: the weights `cargo xtask fetch-weights` installed, else the built-in model).
+    #[arg(long, value_name = "FILE", long_help = WEIGHTS_HELP)]
     weights: Vec<PathBuf>,
     #[command(flatten)]
     data: DataArgs,
@@ -127,15 +127,19 @@ pub fn run(args: EvalArgs, quiet: bool) -> Result<()> {
     }
 
     // Every model is loaded before any data is read, so a bad file fails fast.
-    let paths: Vec<Option<&Path>> = if args.weights.is_empty() {
-        vec![None]
+    let sources: Vec<ModelSource> = if args.weights.is_empty() {
+        vec![ModelSource::find(None)]
     } else {
-        args.weights.iter().map(|p| Some(p.as_path())).collect()
+        args.weights
+            .iter()
+            .map(|p| ModelSource::find(Some(p)))
+            .collect()
     };
+    let paths: Vec<Option<&Path>> = sources.iter().map(ModelSource::path).collect();
     let names = model_names(&paths);
-    let models = paths
+    let models = sources
         .iter()
-        .map(|p| load_model(*p, &device))
+        .map(|source| source.load(&device))
         .collect::<Result<Vec<_>>>()?;
 
     let limit = |d: Dataset, n: Option<usize>| match n {
@@ -151,11 +155,11 @@ pub fn run(args: EvalArgs, quiet: bool) -> Result<()> {
     } else {
         None
     };
-    for ((model, name), path) in models.iter().zip(&names).zip(&paths) {
+    for ((model, name), source) in models.iter().zip(&names).zip(&sources) {
         if model.input_dim() != test.image_dim() {
             bail!(
                 "model `{name}` ({}) takes {} inputs per image, but {} images are {}x{} = {} pixels; evaluate it on the dataset it was trained on",
-                path.map_or(DEFAULT_MODEL_NAME.to_string(), |p| p.display().to_string()),
+                source.name(),
                 model.input_dim(),
                 args.data.dataset,
                 test.rows(),
@@ -170,13 +174,13 @@ pub fn run(args: EvalArgs, quiet: bool) -> Result<()> {
     }
 
     let mut outputs = Vec::new();
-    for ((model, name), path) in models.iter().zip(&names).zip(&paths) {
+    for ((model, name), source) in models.iter().zip(&names).zip(&sources) {
         tracing::info!(model = %name, "evaluating");
         let report = analysis::analyse(model, train.as_ref(), &test, &options, &device)
             .with_context(|| format!("evaluating model `{name}` failed"))?;
         outputs.push(ModelOutput {
             name: name.clone(),
-            weights: path.map_or(DEFAULT_MODEL_NAME.to_string(), |p| p.display().to_string()),
+            weights: source.name(),
             config: model.config().clone(),
             report,
         });

@@ -6,6 +6,7 @@ mod eval;
 mod eval_classifier;
 mod finetune;
 mod logging;
+mod outputs;
 mod reconstruct;
 mod stack;
 mod train;

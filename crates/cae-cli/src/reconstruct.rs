@@ -8,6 +8,7 @@ use cae_digit::{Digit, DigitLimits, PIXELS, SIDE};
 use candle_core::{Device, Tensor};
 use clap::Args;
 
+use crate::outputs;
 use crate::weights::ModelArgs;
 
 /// Suffix of the figures `reconstruct` writes; directory inputs skip files that end with it.
@@ -18,13 +19,15 @@ const SCALE: u32 = 8;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Each image is turned into an MNIST-like 28x28 digit (cropped, scaled to a 20x20 box, centred by \
-mass, inverted when the ink is dark), run through the model, and written as a PNG showing the \
+Each image is turned into an MNIST-like 28x28 digit (cropped, scaled to a 20x20 box, its centre \
+of mass placed where MNIST's are, inverted when the ink is dark; a 28x28 image that already is \
+an MNIST digit is kept as it is), run through the model, and written as a PNG showing the \
 model's input beside its reconstruction, enlarged 8 times.
 
 All inputs are read and checked first; if any of them cannot be used (empty, not an image, \
 corrupt, no ink, too large), every problem is reported, the exit code is non-zero and NO output \
-file is written. Directory inputs take every .png/.jpg/.jpeg inside (sorted, not recursive), \
+file is written. Outputs are checked before any work: an output that is one of the inputs, or \
+a directory that cannot be written, is refused. The figures are written all or none. Directory inputs take every .png/.jpg/.jpeg inside (sorted, not recursive), \
 except earlier *.reconstruction.png outputs.")]
 pub struct ReconstructArgs {
     /// Image of a digit (PNG or JPEG), or a directory of them; repeat for more.
@@ -78,10 +81,11 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 }
 
 fn is_image_name(path: &Path) -> bool {
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+    let Some(name) = path.file_name() else {
         return false;
     };
-    let lower = name.to_ascii_lowercase();
+    // Lossy, so that a name that is not UTF-8 is judged by its (ASCII) extension like any other.
+    let lower = name.to_string_lossy().to_ascii_lowercase();
     if lower.ends_with(OUTPUT_SUFFIX) || lower.starts_with('.') {
         return false;
     }
@@ -96,6 +100,9 @@ pub fn load_all(files: &[PathBuf]) -> Result<Vec<Digit>> {
     for file in files {
         match cae_digit::load_digit(file, &limits) {
             Ok(d) => digits.push(d),
+            Err(e @ cae_digit::DigitError::TooLarge { .. }) => {
+                problems.push(format!("{e}; shrink or crop the image and try again"))
+            }
             Err(e) => problems.push(e.to_string()),
         }
     }
@@ -165,7 +172,7 @@ fn output_paths(args: &ReconstructArgs, files: &[PathBuf]) -> Result<Vec<PathBuf
 
 fn run_model(model: &ContractiveAutoencoder, x: &Tensor) -> Result<(Vec<f32>, f32, f32)> {
     let recon = model.reconstruct(x)?.flatten_all()?.to_vec1::<f32>()?;
-    let bce = model.loss(x, 0.0)?.bce.to_scalar::<f32>()?;
+    let bce = model.sample_bce(x)?.first().copied().unwrap_or(f64::NAN) as f32;
     let sq = model.jacobian_sq_norm(x)?.flatten_all()?.to_vec1::<f32>()?;
     let jf = sq.first().copied().unwrap_or(f32::NAN).max(0.0).sqrt();
     Ok((recon, bce, jf))
@@ -174,6 +181,9 @@ fn run_model(model: &ContractiveAutoencoder, x: &Tensor) -> Result<(Vec<f32>, f3
 pub fn run(args: ReconstructArgs) -> Result<()> {
     let files = collect_inputs(&args.input)?;
     let outputs = output_paths(&args, &files)?;
+    let mut read = files.clone();
+    read.extend(args.model.weights.clone());
+    outputs::check(&outputs, &read, args.output_dir.as_deref())?;
     let (model, device) = args.model.load()?;
     let digits = load_all(&files)?;
 
@@ -195,17 +205,17 @@ pub fn run(args: ReconstructArgs) -> Result<()> {
         });
     }
 
-    if let Some(dir) = &args.output_dir {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the output directory {}", dir.display()))?;
-    }
+    let encoded = results
+        .iter()
+        .map(|r| {
+            Ok((
+                r.output.clone(),
+                cae_train::figures::encode_png(&r.figure, &r.output)?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    outputs::write_all(&encoded, args.output_dir.as_deref())?;
     for r in &results {
-        cae_train::figures::save_png(&r.figure, &r.output).with_context(|| {
-            format!(
-                "cannot write {}; check that its directory exists and is writable",
-                r.output.display()
-            )
-        })?;
         if args.json {
             let line = serde_json::json!({
                 "input": r.input.display().to_string(),

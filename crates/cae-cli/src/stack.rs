@@ -7,7 +7,9 @@ use cae_data::Split;
 use cae_train::{base_model_path, train_stacked_layer, StackRunConfig};
 use candle_core::Device;
 
-use crate::train::{default_run_dir, stop_on_ctrl_c, Progress, TrainArgs};
+use crate::train::{
+    canonical_dataset, default_run_dir, hint, stop_on_ctrl_c, Progress, TrainArgs, DEFAULT_DATASET,
+};
 
 pub fn run(args: &TrainArgs, base: &Path, device: &Device, quiet: bool) -> Result<()> {
     let train_cfg = args.train_config()?;
@@ -18,26 +20,30 @@ pub fn run(args: &TrainArgs, base: &Path, device: &Device, quiet: bool) -> Resul
             path.display()
         )
     })?;
+    let dataset = canonical_dataset(args.dataset.as_deref().unwrap_or(DEFAULT_DATASET));
     let run = StackRunConfig::new(
         &path.display().to_string(),
         &below.config,
         args.code_dim,
         train_cfg,
-        &args.data.dataset,
+        &dataset,
     )
     .with_context(|| format!("cannot stack a layer on {}", path.display()))?;
-    let train = args.data.load(Split::Train, !quiet)?;
-    let test = args.data.load(Split::Test, !quiet)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_run_dir("stacked"));
+    // Before the data is loaded: a wrong --out fails at once.
+    cae_train::check_fresh_run_dir(&out).map_err(hint)?;
+    let data = args.data(dataset);
+    let train = data.load(Split::Train, !quiet)?;
+    let test = data.load(Split::Test, !quiet)?;
     let limit = |d: cae_data::Dataset, n: Option<usize>| match n {
         Some(n) => d.take(n),
         None => d,
     };
     let train = limit(train, run.train.train_limit);
     let test = limit(test, run.train.test_limit);
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| default_run_dir("stacked"));
     tracing::info!(run_dir = %out.display(), base = %path.display(), "training a stacked layer");
     let stop = stop_on_ctrl_c()?;
     let mut observer = Progress::new(!quiet && std::io::stderr().is_terminal());

@@ -1,47 +1,68 @@
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use cae_core::{CaeConfig, HessianPenalty};
-use cae_data::Split;
+use cae_data::{DatasetSource, Split};
 use cae_train::artifacts::EpochMetrics;
-use cae_train::{BatchReport, LrSchedule, RunConfig, RunInfo, TrainConfig, TrainObserver, Trainer};
+use cae_train::{
+    BatchReport, LrSchedule, ResumeOptions, RunConfig, RunInfo, SavedRun, TrainConfig, TrainError,
+    TrainObserver, Trainer,
+};
 use clap::Args;
 
 use crate::data::DataArgs;
 use indicatif::{ProgressBar, ProgressStyle};
 
+pub(crate) const DEFAULT_DATASET: &str = "mnist";
+const DEFAULT_SCHEDULE: &str = "constant";
+
+/// The settings flags leave unset take the defaults of a fresh run (`TrainConfig::default()`),
+/// or, with `--resume`, the run's saved values: a flag given on resume must agree with the saved
+/// value, except `--epochs` and `--lr`, which change it (recorded in the run's config.json).
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// Model preset (see `cae-cli presets`).
-    #[arg(long, default_value = cae_core::DEFAULT_PRESET)]
-    pub(crate) preset: String,
-    #[arg(long, default_value_t = 20)]
-    pub(crate) epochs: usize,
-    #[arg(long, default_value_t = 600)]
-    pub(crate) batch_size: usize,
-    /// Adam learning rate.
-    #[arg(long, default_value_t = 5e-3)]
-    pub(crate) lr: f64,
-    /// Learning-rate schedule: `constant` or `cosine` (decays to 1% of --lr by the last step).
-    #[arg(long, default_value = "constant")]
-    pub(crate) schedule: String,
-    /// Weight λ of the Jacobian penalty (0 trains a plain autoencoder).
-    #[arg(long = "lambda", default_value_t = 1e-4, allow_negative_numbers = true)]
-    pub(crate) lambda: f64,
-    #[arg(long, default_value_t = 42)]
-    pub(crate) seed: u64,
-    #[command(flatten)]
-    pub(crate) data: DataArgs,
-    /// Run directory (default: runs/<preset>-<unix time>).
+    /// Model preset (see `cae-cli presets`) [default: rifai2011-untied].
     #[arg(long)]
+    pub(crate) preset: Option<String>,
+    /// Total number of epochs [default: 20]. With --resume: the new total, whatever it was.
+    #[arg(long)]
+    pub(crate) epochs: Option<usize>,
+    /// Minibatch size [default: 600].
+    #[arg(long)]
+    pub(crate) batch_size: Option<usize>,
+    /// Adam learning rate [default: 0.005]. With --resume: the rate from here on.
+    #[arg(long)]
+    pub(crate) lr: Option<f64>,
+    /// Learning-rate schedule: `constant` or `cosine` (decays to 1% of --lr by the last step)
+    /// [default: constant].
+    #[arg(long)]
+    pub(crate) schedule: Option<String>,
+    /// Weight λ of the Jacobian penalty (0 trains a plain autoencoder) [default: 0.0001].
+    #[arg(long = "lambda", allow_negative_numbers = true)]
+    pub(crate) lambda: Option<f64>,
+    /// Seed of the initial weights, the shuffling and the probes [default: 42].
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
+    /// `mnist`, `fashion-mnist`, or a directory of IDX files (train-* and t10k-*) [default: mnist].
+    #[arg(long)]
+    pub(crate) dataset: Option<String>,
+    /// Where datasets are cached (default: $CAE_DATA_DIR, else the per-user cache directory).
+    #[arg(long)]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Never download; fail with instructions if the data is missing.
+    #[arg(long)]
+    pub(crate) offline: bool,
+    /// Run directory (default: runs/<preset>-<unix time>).
+    #[arg(long, conflicts_with = "resume")]
     pub(crate) out: Option<PathBuf>,
     /// `auto`, `cpu`, `cuda`, `cuda:N` or `metal`.
     #[arg(long, default_value = "auto")]
     pub(crate) device: String,
-    /// Continue the run in this directory (its saved configuration is used; --epochs may extend it).
+    /// Continue the run in this directory from its last checkpoint, on its saved dataset and
+    /// settings.
     #[arg(long)]
     pub(crate) resume: Option<PathBuf>,
     /// Train on the first N training images only.
@@ -52,13 +73,13 @@ pub struct TrainArgs {
     pub(crate) test_limit: Option<usize>,
     /// Train a one-layer CAE on the codes of this model (a run directory or a model file) and
     /// save the two as one stacked model (greedy layer-wise pretraining); --preset is not used.
-    #[arg(long, value_name = "RUN_OR_MODEL", conflicts_with = "resume")]
+    #[arg(long, value_name = "RUN_OR_MODEL", conflicts_with_all = ["resume", "preset"])]
     pub(crate) stack_on: Option<PathBuf>,
     /// Code units of the layer trained with --stack-on.
     #[arg(long, default_value_t = 1000, requires = "stack_on")]
     pub(crate) code_dim: usize,
     /// Weight γ of the CAE+H term γ·E‖J(x) − J(x + ε)‖²_F (Rifai et al., ECML 2011); off unless set.
-    #[arg(long, value_name = "GAMMA")]
+    #[arg(long, value_name = "GAMMA", conflicts_with = "resume")]
     pub(crate) hessian_gamma: Option<f64>,
     /// Standard deviation σ of the Gaussian corruption ε of CAE+H.
     #[arg(long, default_value_t = 0.1, requires = "hessian_gamma")]
@@ -69,21 +90,29 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
-    pub(crate) fn train_config(&self) -> Result<TrainConfig> {
-        let lr_schedule = match self.schedule.as_str() {
+    fn preset_name(&self) -> &str {
+        self.preset.as_deref().unwrap_or(cae_core::DEFAULT_PRESET)
+    }
+
+    fn schedule(&self) -> Result<LrSchedule> {
+        Ok(match self.schedule.as_deref().unwrap_or(DEFAULT_SCHEDULE) {
             "constant" => LrSchedule::Constant,
             "cosine" => LrSchedule::Cosine {
                 final_fraction: 0.01,
             },
             other => bail!("unknown --schedule `{other}`: use `constant` or `cosine`"),
-        };
+        })
+    }
+
+    pub(crate) fn train_config(&self) -> Result<TrainConfig> {
+        let d = TrainConfig::default();
         let cfg = TrainConfig {
-            epochs: self.epochs,
-            batch_size: self.batch_size,
-            learning_rate: self.lr,
-            lr_schedule,
-            lambda: self.lambda,
-            seed: self.seed,
+            epochs: self.epochs.unwrap_or(d.epochs),
+            batch_size: self.batch_size.unwrap_or(d.batch_size),
+            learning_rate: self.lr.unwrap_or(d.learning_rate),
+            lr_schedule: self.schedule()?,
+            lambda: self.lambda.unwrap_or(d.lambda),
+            seed: self.seed.unwrap_or(d.seed),
             train_limit: self.train_limit,
             test_limit: self.test_limit,
             hessian: self.hessian_gamma.map(|gamma| HessianPenalty {
@@ -91,10 +120,111 @@ impl TrainArgs {
                 sigma: self.hessian_sigma,
                 copies: self.hessian_copies,
             }),
-            ..TrainConfig::default()
+            ..d
         };
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    pub(crate) fn data(&self, dataset: String) -> DataArgs {
+        DataArgs {
+            dataset,
+            data_dir: self.data_dir.clone(),
+            offline: self.offline,
+        }
+    }
+
+    /// Refuses every flag that disagrees with the saved run, naming the saved value.
+    fn check_against(&self, saved: &RunConfig) -> Result<()> {
+        let t = &saved.train;
+        let mut conflicts = Vec::new();
+        let mut differs = |flag: &str, given: Option<String>, saved: String| {
+            if let Some(given) = given.filter(|g| *g != saved) {
+                conflicts.push(format!("{flag} {given} (the run's is {saved})"));
+            }
+        };
+        if let Some(name) = &self.preset {
+            let preset = CaeConfig::preset(name)?;
+            if preset != saved.model {
+                differs("--preset", Some(name.clone()), preset_of(&saved.model));
+            }
+        }
+        differs(
+            "--batch-size",
+            self.batch_size.map(|v| v.to_string()),
+            t.batch_size.to_string(),
+        );
+        differs(
+            "--lambda",
+            self.lambda.map(|v| v.to_string()),
+            t.lambda.to_string(),
+        );
+        differs(
+            "--seed",
+            self.seed.map(|v| v.to_string()),
+            t.seed.to_string(),
+        );
+        if self.schedule.is_some() && self.schedule()? != t.lr_schedule {
+            differs(
+                "--schedule",
+                self.schedule.clone(),
+                schedule_name(t.lr_schedule),
+            );
+        }
+        let limit = |l: Option<usize>| l.map_or("none".to_string(), |n| n.to_string());
+        differs(
+            "--train-limit",
+            self.train_limit.map(|v| v.to_string()),
+            limit(t.train_limit),
+        );
+        differs(
+            "--test-limit",
+            self.test_limit.map(|v| v.to_string()),
+            limit(t.test_limit),
+        );
+        if let Some(dataset) = &self.dataset {
+            if canonical_dataset(dataset) != saved.dataset {
+                differs("--dataset", Some(dataset.clone()), saved.dataset.clone());
+            }
+        }
+        if conflicts.is_empty() {
+            return Ok(());
+        }
+        bail!(
+            "{} disagree{} with the saved run; a resumed run keeps its settings (only --epochs and --lr may change): leave {} out",
+            conflicts.join(", "),
+            if conflicts.len() == 1 { "s" } else { "" },
+            if conflicts.len() == 1 { "it" } else { "them" },
+        )
+    }
+}
+
+/// The preset a saved model is, for messages.
+fn preset_of(model: &CaeConfig) -> String {
+    cae_core::PRESETS
+        .iter()
+        .find(|(name, _)| CaeConfig::preset(name).is_ok_and(|p| p == *model))
+        .map_or("a custom model".to_string(), |(name, _)| {
+            format!("`{name}`")
+        })
+}
+
+fn schedule_name(schedule: LrSchedule) -> String {
+    match schedule {
+        LrSchedule::Constant => "constant".into(),
+        LrSchedule::Cosine { final_fraction } => format!("cosine to {final_fraction} of the rate"),
+    }
+}
+
+/// How a run records its dataset: the built-in names, or a directory's absolute path.
+pub(crate) fn canonical_dataset(name: &str) -> String {
+    match name.parse::<DatasetSource>() {
+        Ok(DatasetSource::Dir(dir)) => std::fs::canonicalize(&dir)
+            .unwrap_or(dir)
+            .display()
+            .to_string(),
+        Ok(source) => source.to_string(),
+        Err(never) => match never {},
     }
 }
 
@@ -104,38 +234,48 @@ pub fn run(args: TrainArgs, quiet: bool) -> Result<()> {
     if let Some(base) = &args.stack_on {
         return crate::stack::run(&args, base, &device, quiet);
     }
-    let fresh = match &args.resume {
-        None => Some((CaeConfig::preset(&args.preset)?, args.train_config()?)),
-        Some(_) => None,
-    };
-    let train = args.data.load(Split::Train, !quiet)?;
-    let test = args.data.load(Split::Test, !quiet)?;
-
-    let mut trainer = match (&args.resume, fresh) {
-        (Some(dir), _) => {
-            let epochs = (args.epochs != 20).then_some(args.epochs);
-            Trainer::resume(dir, epochs, &device)
-                .with_context(|| format!("cannot resume {}", dir.display()))?
+    let (mut trainer, train, test) = match &args.resume {
+        Some(dir) => {
+            let saved = SavedRun::read(dir).map_err(hint)?;
+            args.check_against(&saved.run)?;
+            let data = args.data(saved.run.dataset.clone());
+            let train = data.load(Split::Train, !quiet)?;
+            let test = data.load(Split::Test, !quiet)?;
+            let options = ResumeOptions {
+                epochs: args.epochs,
+                learning_rate: args.lr,
+            };
+            let trainer = Trainer::resume_with(dir, &options, &device)
+                .map_err(hint)
+                .with_context(|| format!("cannot resume {}", dir.display()))?;
+            (trainer, train, test)
         }
-        (None, Some((model, train_cfg))) => {
+        None => {
+            let run = RunConfig {
+                model: CaeConfig::preset(args.preset_name())?,
+                train: args.train_config()?,
+                dataset: canonical_dataset(args.dataset.as_deref().unwrap_or(DEFAULT_DATASET)),
+            };
             let out = args
                 .out
                 .clone()
-                .unwrap_or_else(|| default_run_dir(&args.preset));
-            let run = RunConfig {
-                model,
-                train: train_cfg,
-                dataset: args.data.dataset.clone(),
-            };
-            Trainer::new(run, &out, &device)?
+                .unwrap_or_else(|| default_run_dir(args.preset_name()));
+            // Before the data is loaded: a wrong --out fails at once.
+            cae_train::check_fresh_run_dir(&out).map_err(hint)?;
+            let data = args.data(run.dataset.clone());
+            let train = data.load(Split::Train, !quiet)?;
+            let test = data.load(Split::Test, !quiet)?;
+            let trainer = Trainer::new(run, &out, &device).map_err(hint)?;
+            (trainer, train, test)
         }
-        (None, None) => unreachable!("a fresh run always has its configuration"),
     };
     tracing::info!(run_dir = %trainer.run_dir().display(), "training");
 
     let stop = stop_on_ctrl_c()?;
     let mut observer = Progress::new(!quiet && std::io::stderr().is_terminal());
-    let summary = trainer.fit(&train, &test, &mut observer, &stop)?;
+    let summary = trainer
+        .fit(&train, &test, &mut observer, &stop)
+        .map_err(hint)?;
     if let Some(last) = summary.last {
         println!(
             "done: {} epochs, train total {:.5}, test BCE {:.5} (all {} test images), mean ‖J‖_F {:.3}; run in {}",
@@ -148,6 +288,36 @@ pub fn run(args: TrainArgs, quiet: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The library's facts, with what the user can do about them on this command line.
+pub(crate) fn hint(error: TrainError) -> anyhow::Error {
+    let dir = |d: &Path| d.display().to_string();
+    let advice = match &error {
+        TrainError::Interrupted { run_dir, .. } => {
+            format!("resume with: cae-cli train --resume {}", dir(run_dir))
+        }
+        TrainError::NonFinite { run_dir, .. }
+        | TrainError::Diverged { run_dir, .. }
+        | TrainError::NonFiniteWeights { run_dir, .. } => format!(
+            "try a lower --lr or --lambda; to go on from the last good checkpoint: cae-cli train --resume {} --lr NEW_RATE",
+            dir(run_dir)
+        ),
+        TrainError::NotEmpty { path } => format!(
+            "pick a new --out, or continue the run in it with --resume {}",
+            dir(path)
+        ),
+        TrainError::Locked { .. } => {
+            "wait for the other process to finish, or stop it first".into()
+        }
+        TrainError::NotARun { path, .. } if path.is_dir() => format!(
+            "if the run died before saving its configuration, start it again with --out {}",
+            dir(path)
+        ),
+        TrainError::NotARun { .. } => "check the --resume path".into(),
+        _ => return error.into(),
+    };
+    anyhow!("{error}\n  hint: {advice}")
 }
 
 pub(crate) fn default_run_dir(preset: &str) -> PathBuf {

@@ -2,33 +2,15 @@
 //! every kind of bad input, and argument errors of `train`.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use cae_core::CaeConfig;
 use candle_core::{DType, Device, Tensor};
+use common::{cli, files_in, s, stderr, stdout};
 use image::{ImageBuffer, Luma, Rgb, Rgba};
 
-const BIN: &str = env!("CARGO_BIN_EXE_cae-cli");
+mod common;
+
 const SCALE: u32 = 8;
-
-fn cli(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("the cae-cli binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("temp paths are UTF-8")
-}
 
 /// The expected size of a reconstruction figure: input and reconstruction side by side.
 fn figure_size() -> (u32, u32) {
@@ -154,15 +136,6 @@ fn assert_figure(path: &Path) {
     let dims = image::image_dimensions(path)
         .unwrap_or_else(|e| panic!("{} is not a readable PNG: {e}", path.display()));
     assert_eq!(dims, figure_size(), "{}", path.display());
-}
-
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 /// Writes a generated test image to a path.
@@ -560,4 +533,170 @@ fn train_rejects_a_negative_lambda() {
 #[test]
 fn train_rejects_an_unknown_preset() {
     check_train_rejects(&["--preset", "nope"], "nope");
+}
+
+#[test]
+fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("digit.png");
+    write_gray_png(&input);
+    let original = std::fs::read(&input).unwrap();
+    // The same file by another spelling, too.
+    let other_spelling = dir.path().join(".").join("digit.png");
+    for args in [
+        vec!["reconstruct", "-i", s(&input), "-o", s(&input)],
+        vec!["reconstruct", "-i", s(&input), "-o", s(&other_spelling)],
+        vec!["encode", "-i", s(&input), "-o", s(&input)],
+        vec![
+            "encode",
+            "-i",
+            s(&input),
+            "--format",
+            "csv",
+            "-o",
+            s(&other_spelling),
+        ],
+    ] {
+        let out = cli(&args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(
+            stderr(&out).contains("one of the inputs"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert_eq!(
+            std::fs::read(&input).unwrap(),
+            original,
+            "{args:?} overwrote the input"
+        );
+    }
+    assert_eq!(files_in(dir.path()), ["digit.png"]);
+}
+
+#[test]
+fn an_unusable_output_directory_is_reported_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("digit.png");
+    write_gray_png(&input);
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let under_a_file = file.join("out");
+    // A model that does not load would fail later: the output check must come first.
+    let bad_weights = dir.path().join("bad.safetensors");
+    std::fs::write(&bad_weights, "not a model").unwrap();
+    let out = cli(&[
+        "reconstruct",
+        "-i",
+        s(&input),
+        "--output-dir",
+        s(&under_a_file),
+        "--weights",
+        s(&bad_weights),
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("a-file") && !err.contains("bad.safetensors"),
+        "{err}"
+    );
+    let out = cli(&[
+        "encode",
+        "-i",
+        s(&input),
+        "-o",
+        s(&dir.path().join("nope/codes.json")),
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_directory_is_written_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = dir.path().join("in");
+    std::fs::create_dir(&inputs).unwrap();
+    write_gray_png(&inputs.join("a.png"));
+    write_gray_png(&inputs.join("b.png"));
+    let outputs = dir.path().join("out");
+    std::fs::create_dir(&outputs).unwrap();
+    // b's figure cannot be written: a directory has its name.
+    std::fs::create_dir(outputs.join("b.reconstruction.png")).unwrap();
+    let out = cli(&["reconstruct", "-i", s(&inputs), "--output-dir", s(&outputs)]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("b.reconstruction.png"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        files_in(&outputs),
+        ["b.reconstruction.png"],
+        "a's figure was written alone"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn image_names_that_are_not_utf8_are_not_skipped() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = dir.path().join("in");
+    std::fs::create_dir(&inputs).unwrap();
+    write_gray_png(&inputs.join("plain.png"));
+    let odd = inputs.join(std::ffi::OsStr::from_bytes(b"caf\xe9.png"));
+    write_gray_png(&odd);
+    let out = cli(&["encode", "-i", s(&inputs), "--format", "csv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 3, "{}", stdout(&out));
+    let out = cli(&["reconstruct", "-i", s(&inputs)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(inputs
+        .join(std::ffi::OsStr::from_bytes(b"caf\xe9.reconstruction.png"))
+        .exists());
+}
+
+#[test]
+fn model_files_with_non_finite_weights_or_an_unknown_format_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("d.png");
+    write_gray_png(&input);
+    let config = CaeConfig::preset("small").unwrap();
+    let specs = cae_core::param_specs(&config).unwrap();
+    let write = |name: &str, nan_in: Option<&str>, format: &str| {
+        let mut tensors = BTreeMap::new();
+        for spec in &specs {
+            let mut t = Tensor::zeros(spec.shape.clone(), DType::F32, &Device::Cpu).unwrap();
+            if Some(spec.name.as_str()) == nan_in {
+                t = (t + f64::NAN).unwrap();
+            }
+            tensors.insert(spec.name.clone(), t);
+        }
+        let metadata = BTreeMap::from([
+            (
+                cae_core::CONFIG_KEY.to_string(),
+                serde_json::to_string(&config).unwrap(),
+            ),
+            (cae_core::FORMAT_KEY.to_string(), format.to_string()),
+        ]);
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            cae_core::tensors_to_bytes(&tensors, &metadata).unwrap(),
+        )
+        .unwrap();
+        path
+    };
+    let nan = write("nan.safetensors", Some(&specs[1].name), "1");
+    let out = cli(&["encode", "-i", s(&input), "--weights", s(&nan)]);
+    assert!(
+        !out.status.success(),
+        "NaN weights accepted: {}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).contains(&specs[1].name), "{}", stderr(&out));
+    let future = write("future.safetensors", None, "99");
+    let out = cli(&["reconstruct", "-i", s(&input), "--weights", s(&future)]);
+    assert!(!out.status.success(), "format 99 accepted");
+    assert!(stderr(&out).contains("99"), "{}", stderr(&out));
+    assert!(!dir.path().join("d.reconstruction.png").exists());
 }

@@ -1,9 +1,87 @@
 //! End-to-end test of `cae-cli train` and `cae-cli eval` on an IDX dataset generated here:
 //! a CAE and a plain autoencoder (λ = 0) are trained, then compared side by side.
 use std::path::Path;
+use std::process::{Command, Output};
 
-mod common;
-use common::*;
+const BIN: &str = env!("CARGO_BIN_EXE_cae-cli");
+
+fn cli(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        // No fetched weights from this machine's user: without --weights, the built-in model.
+        .env(cae_data::WEIGHTS_DIR_ENV, "/nonexistent/cae-test-weights")
+        .output()
+        .expect("the cae-cli binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("temp paths are UTF-8")
+}
+
+fn write_idx(path: &Path, magic: u32, dims: &[u32], data: &[u8]) {
+    let mut bytes = magic.to_be_bytes().to_vec();
+    for d in dims {
+        bytes.extend(d.to_be_bytes());
+    }
+    bytes.extend_from_slice(data);
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// `n` images of `side`×`side`: class `c` is a noisy vertical bar at column `2 + 2c` (so the
+/// classes are linearly separable), labels cycling through 0..10.
+fn images(n: usize, side: usize, seed: u64) -> (Vec<u8>, Vec<u8>) {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut pixels = vec![0u8; n * side * side];
+    let mut labels = Vec::with_capacity(n);
+    for i in 0..n {
+        let class = i % 10;
+        labels.push(class as u8);
+        let image = &mut pixels[i * side * side..(i + 1) * side * side];
+        let col = (2 + 2 * class).min(side - 2);
+        for row in side / 7..side - side / 7 {
+            for dc in 0..2 {
+                image[row * side + col + dc] = 180 + (next() % 76) as u8;
+            }
+        }
+        for p in image.iter_mut() {
+            if next() % 20 == 0 {
+                *p = p.saturating_add((next() % 120) as u8);
+            }
+        }
+    }
+    (pixels, labels)
+}
+
+/// An MNIST-layout IDX directory with `train` and `test` images of `side`×`side`.
+fn write_dataset(dir: &Path, side: usize, train: usize, test: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (prefix, n, seed) in [("train", train, 1), ("t10k", test, 2)] {
+        let (pixels, labels) = images(n, side, seed);
+        let side = side as u32;
+        write_idx(
+            &dir.join(format!("{prefix}-images-idx3-ubyte")),
+            0x0803,
+            &[n as u32, side, side],
+            &pixels,
+        );
+        write_idx(
+            &dir.join(format!("{prefix}-labels-idx1-ubyte")),
+            0x0801,
+            &[n as u32],
+            &labels,
+        );
+    }
+}
 
 fn train(data: &Path, out: &Path, lambda: &str) {
     let result = cli(&[
@@ -122,6 +200,33 @@ fn eval_compares_a_cae_with_a_plain_autoencoder_and_writes_plots() {
         let acc = m["report"]["probe"]["test_accuracy"].as_f64().unwrap();
         assert!(acc > 0.9, "probe accuracy {acc}");
     }
+    // Training's last test BCE, as metrics.csv and metrics.jsonl hold it, is eval's figure for
+    // the same model (model.safetensors is the last epoch's): both are summed in f64.
+    let eval_bce = models[0]["report"]["reconstruction"]["overall_bce"]
+        .as_f64()
+        .unwrap();
+    let csv = std::fs::read_to_string(cae.join("metrics.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let column = header.iter().position(|h| *h == "test_bce").unwrap();
+    let csv_bce: f64 = csv
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .nth(column)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let jsonl = std::fs::read_to_string(cae.join("metrics.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(jsonl.lines().last().unwrap()).unwrap();
+    let jsonl_bce = last["test_bce"].as_f64().unwrap();
+    for (file, logged) in [("metrics.csv", csv_bce), ("metrics.jsonl", jsonl_bce)] {
+        assert!(
+            (logged - eval_bce).abs() <= 1e-7 * eval_bce,
+            "{file}: test BCE {logged}, eval {eval_bce}"
+        );
+    }
+
     let pixels = report["pixel_probe"]["test_accuracy"].as_f64().unwrap();
     assert!(pixels > 0.9, "pixel probe accuracy {pixels}");
 

@@ -1,6 +1,5 @@
 //! One file is one complete model: weights in safetensors, the [`CaeConfig`] as JSON in its metadata.
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor, Var};
@@ -14,6 +13,8 @@ pub const CONFIG_KEY: &str = "cae.config";
 /// Metadata key holding the file format version.
 pub const FORMAT_KEY: &str = "cae.format";
 pub(crate) const FORMAT_VERSION: &str = "1";
+/// The format versions this build reads (a file without the key predates it and is version 1).
+const READABLE_FORMATS: [&str; 1] = [FORMAT_VERSION];
 
 /// Tensors and metadata read from a safetensors file.
 #[derive(Debug)]
@@ -103,27 +104,11 @@ fn canonical_header(mut bytes: Vec<u8>) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so a crash never leaves half a file.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |error| CaeError::Io {
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    crate::atomic::write_atomic(path, bytes).map_err(|error| CaeError::Write {
         path: path.to_path_buf(),
         error,
-    };
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(io)
+    })
 }
 
 /// Writes tensors and metadata to a safetensors file, atomically.
@@ -208,6 +193,15 @@ pub fn model_from_bytes(bytes: &[u8], source: &Path, device: &Device) -> Result<
         metadata,
     } = tensors_from_bytes(bytes, source, device)?;
     let path: PathBuf = source.to_path_buf();
+    if let Some(found) = metadata.get(FORMAT_KEY) {
+        if !READABLE_FORMATS.contains(&found.as_str()) {
+            return Err(CaeError::UnsupportedFormat {
+                path,
+                found: found.clone(),
+                supported: FORMAT_VERSION,
+            });
+        }
+    }
     let json = metadata.get(CONFIG_KEY).ok_or(CaeError::MissingConfig {
         path: path.clone(),
         key: CONFIG_KEY,
@@ -236,6 +230,13 @@ pub fn model_from_bytes(bytes: &[u8], source: &Path, device: &Device) -> Result<
                 found: t.dims().to_vec(),
             });
         }
+        if let Some(index) = first_non_finite(&t)? {
+            return Err(CaeError::NonFiniteTensor {
+                path: path.clone(),
+                name: spec.name,
+                index,
+            });
+        }
         needed.insert(spec.name, t);
     }
     Ok(LoadedModel {
@@ -243,6 +244,12 @@ pub fn model_from_bytes(bytes: &[u8], source: &Path, device: &Device) -> Result<
         tensors: needed,
         metadata,
     })
+}
+
+/// The flat index of the first NaN or infinite element of `t`, if any.
+fn first_non_finite(t: &Tensor) -> Result<Option<usize>> {
+    let values = t.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?;
+    Ok(values.iter().position(|v| !v.is_finite()))
 }
 
 impl LoadedModel {

@@ -9,11 +9,32 @@ pub enum CaeError {
     #[error("invalid model configuration: {0}")]
     InvalidConfig(String),
 
-    #[error("{path}: cannot read the model file: {error}")]
+    #[error("{path}: cannot read the file: {error}")]
     Io {
         path: PathBuf,
         // In the message rather than `source()`, so that error chains print it once.
         error: std::io::Error,
+    },
+
+    #[error("{path}: cannot write the file: {error}")]
+    Write {
+        path: PathBuf,
+        // In the message rather than `source()`, so that error chains print it once.
+        error: std::io::Error,
+    },
+
+    #[error("{path}: model file format version `{found}` is not one this build reads (it reads version {supported}); it was written by a newer cae")]
+    UnsupportedFormat {
+        path: PathBuf,
+        found: String,
+        supported: &'static str,
+    },
+
+    #[error("{path}: tensor `{name}` holds a NaN or infinite value (element {index}); the model is unusable, probably saved from a diverged run")]
+    NonFiniteTensor {
+        path: PathBuf,
+        name: String,
+        index: usize,
     },
 
     #[error("{path}: not a safetensors file ({reason})")]

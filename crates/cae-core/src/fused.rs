@@ -210,7 +210,8 @@ multiversioned! {
 
 multiversioned! {
     /// The reconstruction part of one row: `dz ← (σ(z + c) − x) · scale` in place of `z`, added
-    /// into `grad_c`; returns the row's summed binary cross-entropy on the logits `z + c`.
+    /// into `grad_c`; returns the row's summed binary cross-entropy on the logits `z + c`,
+    /// accumulated in f64.
     fn bce_row(
         z_row: &mut [f32],
         x_row: &[f32],
@@ -218,7 +219,7 @@ multiversioned! {
         loss: &mut [f32],
         grad_c: &mut [f32],
         scale: f32,
-    ) -> f32 {
+    ) -> f64 {
         for i in 0..z_row.len() {
             let zi = z_row[i] + c[i];
             let xi = x_row[i];
@@ -231,7 +232,7 @@ multiversioned! {
             z_row[i] = dz;
             grad_c[i] += dz;
         }
-        fastmath::sum(loss)
+        fastmath::sum_f64(loss)
     }
 }
 
@@ -411,7 +412,7 @@ pub(crate) fn one_layer_step(p: &OneLayer, x: &[f32], batch: usize, lambda: f64)
             let mut loss = vec![0f32; d];
             let mut sum = 0f64;
             for (z_row, x_row) in z_block.chunks_exact_mut(d).zip(x_block.chunks_exact(d)) {
-                sum += bce_row(z_row, x_row, p.c, &mut loss, &mut grad_c, scale) as f64;
+                sum += bce_row(z_row, x_row, p.c, &mut loss, &mut grad_c, scale);
             }
             (sum, grad_c)
         })

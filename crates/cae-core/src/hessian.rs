@@ -96,22 +96,36 @@ impl ContractiveAutoencoder {
     /// ‖J(x) − J(x + ε)‖²_F, with fresh corruptions from the model's generator. `penalty` holds
     /// both penalty terms.
     pub fn loss_with_hessian(&self, x: &Tensor, lambda: f64, h: &HessianPenalty) -> Result<Loss> {
+        Ok(self.loss_and_hessian_term(x, lambda, h)?.0)
+    }
+
+    /// [`Self::loss_with_hessian`] and its CAE+H term (`γ` × mean change) alone.
+    fn loss_and_hessian_term(
+        &self,
+        x: &Tensor,
+        lambda: f64,
+        h: &HessianPenalty,
+    ) -> Result<(Loss, Tensor)> {
         h.validate()?;
         let first_order = self.loss(x, lambda)?;
         let noise = self.gaussian_noise(h.copies, h.sigma, x)?;
-        let change = self.jacobian_change_sq_norm(x, &noise)?.mean(0)?;
-        let penalty = (&first_order.penalty + (change * h.gamma)?)?;
+        let term = (self.jacobian_change_sq_norm(x, &noise)?.mean(0)? * h.gamma)?;
+        let penalty = (&first_order.penalty + &term)?;
         let total = (&first_order.bce + &penalty)?;
-        Ok(Loss {
+        let loss = Loss {
             penalty,
             total,
             ..first_order
-        })
+        };
+        Ok((loss, term.detach()))
     }
 
     /// [`Self::loss_with_hessian`] and its gradient with respect to every parameter (candle's
     /// autograd, in slices of [`crate::AUTOGRAD_ROWS_PER_PASS`] samples).
     pub fn hessian_step(&self, x: &Tensor, lambda: f64, h: &HessianPenalty) -> Result<StepOutput> {
-        self.sliced_autograd_step(x, |slice| self.loss_with_hessian(slice, lambda, h))
+        self.sliced_autograd_step(x, lambda, |slice| {
+            let (loss, term) = self.loss_and_hessian_term(slice, lambda, h)?;
+            Ok((loss, Some(term)))
+        })
     }
 }

@@ -46,6 +46,7 @@
 //! on the first 50,000); the test set played no part. See [`PRESETS`] for the others.
 
 mod activation;
+pub mod atomic;
 mod bias_op;
 mod checkpoint;
 mod classifier;
@@ -81,6 +82,7 @@ mod stack;
 mod tangents;
 
 pub use activation::Activation;
+pub use atomic::write_atomic;
 pub use checkpoint::{
     model_from_bytes, model_to_bytes, read_model, read_tensors, save_model, tensors_from_bytes,
     tensors_to_bytes, write_tensors, LoadedModel, TensorFile, CONFIG_KEY, FORMAT_KEY,
@@ -99,7 +101,7 @@ pub use hessian::HessianPenalty;
 pub use host::HostF32;
 pub use init::init_varmap;
 pub use kernels::Kernels;
-pub use loss::bce_with_logits;
+pub use loss::{bce_elements, bce_with_logits, row_means_f64, sum_f64, to_host_f64};
 pub use model::{ContractiveAutoencoder, Loss, StepOutput, AUTOGRAD_ROWS_PER_PASS, DEFAULT_DTYPE};
 pub use params::{param_count, param_specs, ParamSpec};
 pub use stack::{layer_on_codes, stack_models};

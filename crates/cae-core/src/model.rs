@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::conv::{ConvNet, ConvTrace};
 use crate::fused::{one_layer_forward, one_layer_step, tensor, ForwardOutput, OneLayer};
 use crate::host::HostF32;
-use crate::loss::bce_with_logits;
+use crate::loss::{bce_elements, row_means_f64, sum_f64};
 use crate::mlp::{mean_probe_sq_norm, Mlp, Trace};
 use crate::{Activation, Architecture, CaeConfig, Kernels, PenaltyMethod, Result};
 
@@ -18,6 +18,9 @@ use crate::{Activation, Architecture, CaeConfig, Kernels, PenaltyMethod, Result}
 pub struct Loss {
     /// Mean binary cross-entropy per pixel between the input and its reconstruction.
     pub bce: Tensor,
+    /// The binary cross-entropy of every pixel, `[B, D]`; detached, for reporting: figures are
+    /// its sums in f64 ([`crate::sum_f64`]), not `bce`'s value (a sum in f32).
+    pub bce_elements: Tensor,
     /// `λ · mean_batch ‖∂code/∂x‖²_F`.
     pub penalty: Tensor,
     pub total: Tensor,
@@ -218,18 +221,33 @@ impl ContractiveAutoencoder {
     pub fn loss(&self, x: &Tensor, lambda: f64) -> Result<Loss> {
         let encoded = self.encode_traced(x)?;
         let logits = self.decode_logits(encoded.code())?;
-        let bce = bce_with_logits(&logits, x)?;
+        let elements = bce_elements(&logits, x)?;
+        let bce = elements.mean_all()?;
         let per_sample = self.sq_norm_of(&encoded, x)?;
         let sq_norm = per_sample.mean(0)?;
         let penalty = (&sq_norm * lambda)?;
         let total = (&bce + &penalty)?;
         Ok(Loss {
             bce,
+            bce_elements: elements.detach(),
             penalty,
             total,
             jacobian_sq_norm: sq_norm.detach(),
             sample_jacobian_sq_norms: per_sample.detach(),
         })
+    }
+
+    /// Each sample's mean binary cross-entropy per pixel between `x` and its reconstruction,
+    /// accumulated in f64: `[B]` values. Training's per-epoch test figure and `cae-cli eval` both
+    /// come from here, through candle's ops (never the fused inference kernel), so that one model
+    /// gets one figure.
+    pub fn sample_bce(&self, x: &Tensor) -> Result<Vec<f64>> {
+        let code = match &self.network {
+            Network::Mlp(m) => m.encode(x)?,
+            Network::Conv(c) => c.encode(x)?,
+        };
+        let logits = self.decode_logits(&code)?;
+        Ok(row_means_f64(&bce_elements(&logits, x)?)?)
     }
 
     /// Every parameter with its `VarBuilder` path (the names of saved tensors).
@@ -259,26 +277,29 @@ impl ContractiveAutoencoder {
     /// (the loss is a mean over samples), with the memory of the saved activations bounded by the
     /// slice rather than the batch.
     pub fn autograd_step(&self, x: &Tensor, lambda: f64) -> Result<StepOutput> {
-        self.sliced_autograd_step(x, |slice| self.loss(slice, lambda))
+        self.sliced_autograd_step(x, lambda, |slice| Ok((self.loss(slice, lambda)?, None)))
     }
 
-    /// The step of [`Self::autograd_step`] for any objective `loss` of a slice of the batch (a
-    /// mean over its samples).
+    /// The step of [`Self::autograd_step`] for an objective of a slice of the batch (a mean over
+    /// its samples): the CAE's loss with weight `lambda`, and any further penalty term already
+    /// inside the loss's total (a scalar mean over the slice, reported with the penalty).
     pub(crate) fn sliced_autograd_step(
         &self,
         x: &Tensor,
-        objective: impl Fn(&Tensor) -> Result<Loss>,
+        lambda: f64,
+        objective: impl Fn(&Tensor) -> Result<(Loss, Option<Tensor>)>,
     ) -> Result<StepOutput> {
         let batch = x.dim(0)?;
-        let f = |t: &Tensor| -> Result<f64> { Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?) };
         let parameters = self.named_parameters();
         let mut gradients: HashMap<String, Tensor> = HashMap::new();
-        let (mut bce, mut penalty, mut sq_norm) = (0.0, 0.0, 0.0);
+        // Summed over the slices in f64, then divided: the reported figures lose no digits.
+        let (mut bce_sum, mut bce_terms, mut sq_norm_sum) = (0.0, 0usize, 0.0);
+        let mut extra_sum = 0.0;
         for start in (0..batch.max(1)).step_by(AUTOGRAD_ROWS_PER_PASS) {
             let rows = AUTOGRAD_ROWS_PER_PASS.min(batch - start);
             // A whole batch is one slice with share 1, exactly as without slicing.
             let share = rows as f64 / batch as f64;
-            let loss = objective(&x.narrow(0, start, rows)?)?;
+            let (loss, extra) = objective(&x.narrow(0, start, rows)?)?;
             let grads = (&loss.total * share)?.backward()?;
             for (name, t) in &parameters {
                 let g = match grads.get(t) {
@@ -291,10 +312,16 @@ impl ContractiveAutoencoder {
                 };
                 gradients.insert(name.clone(), sum);
             }
-            bce += share * f(&loss.bce)?;
-            penalty += share * f(&loss.penalty)?;
-            sq_norm += share * f(&loss.jacobian_sq_norm)?;
+            bce_sum += sum_f64(&loss.bce_elements)?;
+            bce_terms += loss.bce_elements.elem_count();
+            sq_norm_sum += sum_f64(&loss.sample_jacobian_sq_norms)?;
+            if let Some(extra) = &extra {
+                extra_sum += sum_f64(extra)? * rows as f64;
+            }
         }
+        let bce = bce_sum / bce_terms.max(1) as f64;
+        let sq_norm = sq_norm_sum / batch.max(1) as f64;
+        let penalty = lambda * sq_norm + extra_sum / batch.max(1) as f64;
         Ok(StepOutput {
             bce,
             penalty,

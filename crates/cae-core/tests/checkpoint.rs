@@ -260,3 +260,50 @@ fn same_tensors_and_metadata_always_give_the_same_bytes() {
     let back = safetensors::SafeTensors::deserialize(&first).unwrap();
     assert_eq!(back.names().len(), 3);
 }
+
+#[test]
+fn non_finite_weights_are_refused_naming_the_tensor() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, config, varmap) = saved_small_model(dir.path());
+    let name = cae_core::param_specs(&config).unwrap()[0].name.clone();
+    {
+        let vars = varmap.data().lock().unwrap();
+        let t = vars[&name].as_tensor();
+        let poisoned = (t.zeros_like().unwrap() + f64::INFINITY).unwrap();
+        vars[&name].set(&poisoned).unwrap();
+    }
+    save_model(&path, &config, &varmap, &BTreeMap::new()).unwrap();
+    let err = read_model(&path, &Device::Cpu).unwrap_err();
+    assert!(
+        matches!(&err, CaeError::NonFiniteTensor { name: n, index: 0, .. } if *n == name),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&name), "{err}");
+}
+
+#[test]
+fn an_unknown_format_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, config, varmap) = saved_small_model(dir.path());
+    let bytes = model_to_bytes(
+        &config,
+        &varmap,
+        &BTreeMap::from([("x".to_string(), "y".to_string())]),
+    )
+    .unwrap();
+    // Rewrite the version in place: `"cae.format":"1"` → `"cae.format":"9"`.
+    let needle = br#""cae.format":"1""#;
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the header records the format");
+    let mut future = bytes.clone();
+    future[at + needle.len() - 2] = b'9';
+    let path = dir.path().join("future.safetensors");
+    std::fs::write(&path, future).unwrap();
+    let err = read_model(&path, &Device::Cpu).unwrap_err();
+    assert!(
+        matches!(&err, CaeError::UnsupportedFormat { found, .. } if found == "9"),
+        "{err}"
+    );
+}

@@ -200,7 +200,7 @@ impl Dataset {
                     searched: searched.to_vec(),
                     hint: format!(
                         "Downloading is disabled: put {} (gzip-compressed or not) into {}, \
-                         or point --data-dir / CAE_DATA_DIR at a directory holding them.",
+                         or set the data root (CAE_DATA_DIR) to a directory holding them.",
                         names
                             .iter()
                             .map(|n| format!("{n}.gz"))
@@ -269,9 +269,9 @@ impl Dataset {
         images_sha256: Option<&str>,
         labels_sha256: Option<&str>,
     ) -> Result<Dataset, DataError> {
-        let images = read_verified(images_path, images_sha256)?;
+        let images = idx::read_idx_file(images_path, idx::Role::Images, images_sha256)?;
         let (n_images, rows, cols) = idx::check_images(&images, images_path)?;
-        let labels = read_verified(labels_path, labels_sha256)?;
+        let labels = idx::read_idx_file(labels_path, idx::Role::Labels, labels_sha256)?;
         let n_labels = idx::check_labels(&labels, labels_path)?;
         if n_images != n_labels {
             return Err(DataError::CountMismatch {
@@ -406,22 +406,6 @@ impl Dataset {
 
 fn to_unit_f32(pixels: &[u8]) -> Vec<f32> {
     pixels.iter().map(|&p| f32::from(p) / 255.0).collect()
-}
-
-/// Reads, decompresses, optionally checksums, and parses one IDX file.
-fn read_verified(path: &Path, sha256: Option<&str>) -> Result<idx::IdxArray, DataError> {
-    let contents = idx::read_decompressed(path)?;
-    if let Some(expected) = sha256 {
-        let found = idx::sha256_hex(&contents);
-        if !found.eq_ignore_ascii_case(expected) {
-            return Err(DataError::Checksum {
-                location: path.display().to_string(),
-                expected: expected.to_string(),
-                found,
-            });
-        }
-    }
-    idx::parse_idx(contents, path)
 }
 
 /// Finds `name` (e.g. `train-images-idx3-ubyte`) in `dir` under any of the spellings in use:

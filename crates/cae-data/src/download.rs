@@ -7,7 +7,7 @@
 //! download therefore never leaves anything in the cache.
 
 use std::ffi::OsString;
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -224,7 +224,7 @@ fn is_transient(error: &FetchError) -> bool {
     match error {
         FetchError::Status(code) => *code >= 500 || *code == 429 || *code == 408,
         FetchError::Timeout(_) | FetchError::Transport(_) => true,
-        FetchError::Decompress(_) | FetchError::Checksum { .. } => false,
+        FetchError::Decompress(_) | FetchError::Contents(_) | FetchError::Checksum { .. } => false,
     }
 }
 
@@ -283,16 +283,21 @@ fn fetch_verified(
         }
     }
 
-    if let Some(expected) = expected_sha256 {
-        let contents = idx::decompress_if_gzip(body.clone())
-            .map_err(|e| FetchError::Decompress(e.to_string()))?;
-        let found = idx::sha256_hex(&contents);
-        if !found.eq_ignore_ascii_case(expected) {
-            return Err(FetchError::Checksum {
-                expected: expected.to_string(),
-                found,
-            });
-        }
+    if expected_sha256.is_some() {
+        // Parsed as it is inflated, so a junk body fails on its first bytes.
+        idx::read_idx_bytes(
+            &body,
+            Path::new("the body"),
+            idx::Role::Any,
+            expected_sha256,
+        )
+        .map_err(|e| match e {
+            DataError::Checksum {
+                expected, found, ..
+            } => FetchError::Checksum { expected, found },
+            DataError::Decompress { source, .. } => FetchError::Decompress(source.to_string()),
+            other => FetchError::Contents(other.to_string()),
+        })?;
     }
     Ok(body)
 }
@@ -335,8 +340,8 @@ fn progress_bar(enabled: bool, total: Option<u64>, url: &str) -> ProgressBar {
     bar.with_message(name)
 }
 
-/// Writes a verified body into `dir` through a temporary file and a rename, so that a crash
-/// half-way leaves at most a stray temporary file, never a truncated data file.
+/// Writes a verified body into `dir` atomically, so that a crash half-way leaves at most a stray
+/// temporary file, never a truncated data file.
 fn store(dir: &Path, file: &str, body: &[u8]) -> Result<PathBuf, DataError> {
     // Keep the name honest: if the server decompressed on the fly, store the raw IDX name.
     let name = if idx::is_gzip(body) {
@@ -345,21 +350,10 @@ fn store(dir: &Path, file: &str, body: &[u8]) -> Result<PathBuf, DataError> {
         file.to_string()
     };
     let path = dir.join(name);
-    let io_err = |error| DataError::Io {
+    cae_core::write_atomic(&path, body).map_err(|error| DataError::Io {
         path: path.clone(),
         error,
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{file}."))
-        .suffix(".part")
-        .tempfile_in(dir)
-        .map_err(|error| DataError::Io {
-            path: dir.to_path_buf(),
-            error,
-        })?;
-    tmp.write_all(body).map_err(io_err)?;
-    tmp.as_file().sync_all().map_err(io_err)?;
-    tmp.persist(&path).map_err(|e| io_err(e.error))?;
+    })?;
     Ok(path)
 }
 

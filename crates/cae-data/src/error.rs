@@ -51,7 +51,7 @@ pub enum DataError {
 
     /// A dimension that must be positive (image rows / columns) is zero, or the dimensions
     /// overflow.
-    #[error("{path}: invalid dimensions {dims:?}: {reason}")]
+    #[error("{path}: invalid dimensions {}: {reason}", dims_text(dims))]
     Dimensions {
         path: PathBuf,
         dims: Vec<usize>,
@@ -60,14 +60,40 @@ pub enum DataError {
 
     /// The payload is shorter or longer than the header's dimensions say.
     #[error(
-        "{path}: the header's dimensions {dims:?} call for {expected} bytes of data, found {found}; \
-         the file is probably truncated or corrupt"
+        "{path}: the header's dimensions {} call for {expected} bytes of data, found {found}; \
+         the file is probably truncated or corrupt",
+        dims_text(dims)
     )]
     Length {
         path: PathBuf,
         dims: Vec<usize>,
         expected: usize,
         found: usize,
+    },
+
+    /// The data goes on past what the header's dimensions call for.
+    #[error(
+        "{path}: the header's dimensions {} call for {expected} bytes of data, but the file holds \
+         more; it is corrupt or not an IDX file",
+        dims_text(dims)
+    )]
+    TrailingData {
+        path: PathBuf,
+        dims: Vec<usize>,
+        expected: usize,
+    },
+
+    /// The header announces more data than any dataset this crate reads.
+    #[error(
+        "{path}: the header's dimensions {} describe {bytes} bytes, more than the {limit} an IDX \
+         file may hold here; the header is probably corrupt",
+        dims_text(dims)
+    )]
+    TooLarge {
+        path: PathBuf,
+        dims: Vec<usize>,
+        bytes: usize,
+        limit: usize,
     },
 
     /// The image file and the label file of one split hold different numbers of samples.
@@ -113,7 +139,7 @@ pub enum DataError {
     #[error(
         "could not download {file} from any mirror:\n{}\n\
          If this machine is offline, put these files (gzip-compressed or not) into {}: {}; \
-         or point --data-dir / the CAE_DATA_DIR environment variable at a directory holding them.",
+         or set the data root (the CAE_DATA_DIR environment variable) to a directory holding them.",
         attempts.iter().map(|a| format!("  - {a}")).collect::<Vec<_>>().join("\n"),
         dir.display(),
         files.join(", ")
@@ -131,8 +157,8 @@ pub enum DataError {
 
     /// No per-user cache directory on this platform and no override given.
     #[error(
-        "no per-user cache directory on this system to store {dataset} in; \
-         pass --data-dir DIR or set the CAE_DATA_DIR environment variable"
+        "no per-user cache directory on this system to store {dataset} in, and no data root \
+         given (the CAE_DATA_DIR environment variable is not set either)"
     )]
     NoCacheDir { dataset: String },
 
@@ -174,9 +200,23 @@ pub enum FetchError {
     /// The body arrived but is not a valid gzip stream.
     #[error("corrupt gzip body: {0}")]
     Decompress(String),
+    /// The body arrived but is not an IDX file of the expected kind.
+    #[error("{0}")]
+    Contents(String),
     /// The body arrived but its decompressed contents do not match the pinned sum.
     #[error("SHA-256 of the decompressed contents is {found}, expected {expected}")]
     Checksum { expected: String, found: String },
+}
+
+/// `[60000, 28, 28]` as `60000 × 28 × 28`.
+fn dims_text(dims: &[usize]) -> String {
+    if dims.is_empty() {
+        return "(unread)".to_string();
+    }
+    dims.iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(" × ")
 }
 
 fn hex_bytes(bytes: &[u8]) -> String {

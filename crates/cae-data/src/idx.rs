@@ -5,7 +5,7 @@
 //! rank 3 for images (`n × rows × cols`) and rank 1 for labels (`n`). Nothing else is supported:
 //! every other type code is reported as [`DataError::UnsupportedType`].
 
-use std::io::Read;
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
@@ -34,35 +34,55 @@ pub fn is_gzip(bytes: &[u8]) -> bool {
     bytes.starts_with(&GZIP_MAGIC)
 }
 
-/// Reads a whole file and, if it is gzip-compressed, decompresses it.
-pub fn read_decompressed(path: &Path) -> Result<Vec<u8>, DataError> {
-    let raw = std::fs::read(path).map_err(|error| DataError::Io {
+/// The most data bytes one IDX file may hold: far above any dataset of small images (MNIST's
+/// training images are 47 MB, EMNIST's largest file 550 MB), far below what exhausts a machine. A
+/// header asking for more is refused before anything is inflated.
+pub const MAX_DATA_BYTES: usize = 1 << 30;
+
+/// What an IDX file is read as; its rank is checked from the header, before the data is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Rank 3: count × rows × columns, rows and columns non-zero.
+    Images,
+    /// Rank 1: count.
+    Labels,
+    /// Any rank.
+    Any,
+}
+
+/// Reads an IDX file (gzip-compressed or raw), checking its decompressed contents against
+/// `sha256` when given.
+///
+/// The stream is inflated only as far as needed: the header is read and checked first (magic,
+/// element type, rank for `role`, size at most [`MAX_DATA_BYTES`]), then exactly the data it
+/// announces and one byte more to detect trailing data. A junk or hostile file fails after a few
+/// bytes, whatever it would inflate to.
+pub fn read_idx_file(path: &Path, role: Role, sha256: Option<&str>) -> Result<IdxArray, DataError> {
+    let file = std::fs::File::open(path).map_err(|error| DataError::Io {
         path: path.to_path_buf(),
         error,
     })?;
-    decompress_if_gzip(raw).map_err(|source| DataError::Decompress {
-        path: path.to_path_buf(),
-        source,
-    })
+    read_idx_from(BufReader::new(file), path, role, sha256)
 }
 
-/// Decompresses `raw` if it is a gzip stream (possibly multi-member), else returns it unchanged.
-pub fn decompress_if_gzip(raw: Vec<u8>) -> std::io::Result<Vec<u8>> {
-    if !is_gzip(&raw) {
-        return Ok(raw);
-    }
-    // The gzip trailer stores the uncompressed size mod 2^32: a good capacity hint that saves
-    // the repeated reallocations of a growing 47 MB buffer. Capped so a corrupt trailer cannot
-    // make us allocate gigabytes up front.
-    let hint = raw
-        .len()
-        .checked_sub(4)
-        .map(|at| u32::from_le_bytes(raw[at..].try_into().expect("4 bytes")) as usize)
-        .unwrap_or(0)
-        .min(1 << 28);
-    let mut out = Vec::with_capacity(hint);
-    MultiGzDecoder::new(raw.as_slice()).read_to_end(&mut out)?;
-    Ok(out)
+/// As [`read_idx_file`], from bytes in memory; `path` names them in errors.
+pub fn read_idx_bytes(
+    bytes: &[u8],
+    path: &Path,
+    role: Role,
+    sha256: Option<&str>,
+) -> Result<IdxArray, DataError> {
+    read_idx_from(bytes, path, role, sha256)
+}
+
+/// Parses unsigned-byte IDX contents (raw or gzip-compressed). `path` is only used in errors.
+pub fn parse_idx(bytes: Vec<u8>, path: &Path) -> Result<IdxArray, DataError> {
+    read_idx_bytes(&bytes, path, Role::Any, None)
+}
+
+/// Reads and parses an IDX file, gzip-compressed or raw.
+pub fn read_idx(path: &Path) -> Result<IdxArray, DataError> {
+    read_idx_file(path, Role::Any, None)
 }
 
 /// Lower-case hex SHA-256 of `bytes`.
@@ -70,32 +90,78 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Parses unsigned-byte IDX contents (already decompressed). `path` is only used in errors.
-pub fn parse_idx(mut bytes: Vec<u8>, path: &Path) -> Result<IdxArray, DataError> {
+fn read_idx_from<R: BufRead>(
+    mut input: R,
+    path: &Path,
+    role: Role,
+    sha256: Option<&str>,
+) -> Result<IdxArray, DataError> {
     let err_path = || path.to_path_buf();
-    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
+    let head = input.fill_buf().map_err(|error| DataError::Io {
+        path: err_path(),
+        error,
+    })?;
+    let gzip = is_gzip(head);
+    let read_error = |error: io::Error| {
+        if gzip {
+            DataError::Decompress {
+                path: err_path(),
+                source: error,
+            }
+        } else {
+            DataError::Io {
+                path: err_path(),
+                error,
+            }
+        }
+    };
+    let inner: Box<dyn Read + '_> = if gzip {
+        Box::new(MultiGzDecoder::new(input))
+    } else {
+        Box::new(input)
+    };
+    let mut reader = Hashing {
+        inner,
+        hasher: Sha256::new(),
+    };
+
+    let mut magic = [0u8; 4];
+    let got = read_full(&mut reader, &mut magic).map_err(read_error)?;
+    if got < 4 || magic[0] != 0 || magic[1] != 0 {
         return Err(DataError::BadMagic {
             path: err_path(),
-            found: bytes[..bytes.len().min(4)].to_vec(),
+            found: magic[..got].to_vec(),
         });
     }
-    if bytes[2] != TYPE_U8 {
+    if magic[2] != TYPE_U8 {
         return Err(DataError::UnsupportedType {
             path: err_path(),
-            found: bytes[2],
+            found: magic[2],
         });
     }
-    let rank = bytes[3] as usize;
-    let header_len = 4 + 4 * rank;
-    if bytes.len() < header_len {
+    let rank = magic[3];
+    if let Some((expected, what)) = role.rank() {
+        if rank != expected {
+            return Err(DataError::Rank {
+                path: err_path(),
+                role: what,
+                expected,
+                found: rank,
+            });
+        }
+    }
+    let header_len = 4 + 4 * usize::from(rank);
+    let mut dim_bytes = vec![0u8; header_len - 4];
+    let got = read_full(&mut reader, &mut dim_bytes).map_err(read_error)?;
+    if got < dim_bytes.len() {
         return Err(DataError::Length {
             path: err_path(),
             dims: Vec::new(),
             expected: header_len,
-            found: bytes.len(),
+            found: 4 + got,
         });
     }
-    let dims: Vec<usize> = bytes[4..header_len]
+    let dims: Vec<usize> = dim_bytes
         .chunks_exact(4)
         .map(|c| u32::from_be_bytes(c.try_into().expect("4 bytes")) as usize)
         .collect();
@@ -106,22 +172,94 @@ pub fn parse_idx(mut bytes: Vec<u8>, path: &Path) -> Result<IdxArray, DataError>
             reason: "their product overflows",
         });
     };
-    let found = bytes.len() - header_len;
-    if found != expected {
+    if expected > MAX_DATA_BYTES {
+        return Err(DataError::TooLarge {
+            path: err_path(),
+            dims,
+            bytes: expected,
+            limit: MAX_DATA_BYTES,
+        });
+    }
+    if role == Role::Images && dims[1..].contains(&0) {
+        return Err(DataError::Dimensions {
+            path: err_path(),
+            dims,
+            reason: "images need at least one row and one column",
+        });
+    }
+
+    // Grown as data arrives rather than reserved from the header, so a header that lies costs
+    // only what the file really holds.
+    let mut data = Vec::with_capacity(expected.min(1 << 26));
+    (&mut reader)
+        .take(expected as u64)
+        .read_to_end(&mut data)
+        .map_err(read_error)?;
+    if data.len() < expected {
         return Err(DataError::Length {
             path: err_path(),
             dims,
             expected,
-            found,
+            found: data.len(),
         });
     }
-    bytes.drain(..header_len);
-    Ok(IdxArray { dims, data: bytes })
+    let mut one_more = [0u8; 1];
+    if read_full(&mut reader, &mut one_more).map_err(read_error)? > 0 {
+        return Err(DataError::TrailingData {
+            path: err_path(),
+            dims,
+            expected,
+        });
+    }
+    if let Some(expected) = sha256 {
+        let found = hex::encode(reader.hasher.finalize());
+        if !found.eq_ignore_ascii_case(expected) {
+            return Err(DataError::Checksum {
+                location: path.display().to_string(),
+                expected: expected.to_string(),
+                found,
+            });
+        }
+    }
+    Ok(IdxArray { dims, data })
 }
 
-/// Reads and parses an IDX file, gzip-compressed or raw.
-pub fn read_idx(path: &Path) -> Result<IdxArray, DataError> {
-    parse_idx(read_decompressed(path)?, path)
+impl Role {
+    fn rank(self) -> Option<(u8, &'static str)> {
+        match self {
+            Role::Images => Some((3, "images: count × rows × columns")),
+            Role::Labels => Some((1, "labels: count")),
+            Role::Any => None,
+        }
+    }
+}
+
+/// A reader that hashes what passes through it.
+struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Fills `buf` as far as the stream goes; returns how many bytes were read.
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// Checks that `array` is an image file: rank 3 with non-zero rows and columns.
@@ -200,10 +338,7 @@ mod tests {
         assert_eq!(parsed.data, data);
         assert_eq!(check_images(&parsed, &path()).unwrap(), (2, 3, 4));
 
-        let unzipped = decompress_if_gzip(gzip(&bytes)).unwrap();
-        assert_eq!(unzipped, bytes);
-        // Raw input passes through untouched.
-        assert_eq!(decompress_if_gzip(bytes.clone()).unwrap(), bytes);
+        assert_eq!(parse_idx(gzip(&bytes), &path()).unwrap(), parsed);
     }
 
     #[test]
@@ -211,7 +346,7 @@ mod tests {
         let bytes = encode_idx(&[3], &[1, 2, 3]).unwrap();
         let mut two = gzip(&bytes[..5]);
         two.extend(gzip(&bytes[5..]));
-        assert_eq!(decompress_if_gzip(two).unwrap(), bytes);
+        assert_eq!(parse_idx(two, &path()).unwrap().data, [1, 2, 3]);
     }
 
     #[test]
@@ -267,14 +402,7 @@ mod tests {
         long.push(7);
         let err = parse_idx(long, &path()).unwrap_err();
         assert!(
-            matches!(
-                err,
-                DataError::Length {
-                    expected: 24,
-                    found: 25,
-                    ..
-                }
-            ),
+            matches!(err, DataError::TrailingData { expected: 24, .. }),
             "{err}"
         );
         assert!(err.to_string().contains("24 bytes"), "{err}");
@@ -332,10 +460,71 @@ mod tests {
         let gz = gzip(&bytes);
         for cut in [3, gz.len() / 2, gz.len() - 1] {
             assert!(
-                decompress_if_gzip(gz[..cut].to_vec()).is_err(),
+                parse_idx(gz[..cut].to_vec(), &path()).is_err(),
                 "cut at {cut}"
             );
         }
+    }
+
+    #[test]
+    fn roles_are_checked_from_the_header_before_the_data() {
+        // A rank-3 file read as labels, whose data is missing: the rank is what is wrong.
+        let mut bytes = vec![0, 0, 8, 3];
+        for d in [60_000u32, 28, 28] {
+            bytes.extend_from_slice(&d.to_be_bytes());
+        }
+        let err = read_idx_bytes(&bytes, &path(), Role::Labels, None).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DataError::Rank {
+                    expected: 1,
+                    found: 3,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("bytes"), "{err}");
+        // More than the cap is refused from the header alone.
+        let mut huge = vec![0, 0, 8, 3];
+        for d in [u32::MAX, 1024, 1] {
+            huge.extend_from_slice(&d.to_be_bytes());
+        }
+        let err = read_idx_bytes(&huge, &path(), Role::Images, None).unwrap_err();
+        assert!(matches!(err, DataError::TooLarge { .. }), "{err}");
+    }
+
+    #[test]
+    fn junk_that_inflates_to_gigabytes_fails_after_a_few_bytes() {
+        // 64 gzip members of 16 MiB of zeros each: 1 GiB once inflated, in a few hundred kB.
+        let member = gzip(&vec![0u8; 16 << 20]);
+        let junk: Vec<u8> = member
+            .iter()
+            .copied()
+            .cycle()
+            .take(member.len() * 64)
+            .collect();
+        let err = read_idx_bytes(&junk, &path(), Role::Images, None).unwrap_err();
+        assert!(
+            matches!(err, DataError::UnsupportedType { found: 0, .. }),
+            "{err}"
+        );
+        // A valid header then junk: stops at the size the header announces.
+        let mut header = encode_idx(&[1000, 28, 28], &[0; 784_000]).unwrap();
+        header.extend_from_slice(&[0; 1000]);
+        let err = parse_idx(gzip(&header), &path()).unwrap_err();
+        assert!(matches!(err, DataError::TrailingData { .. }), "{err}");
+    }
+
+    #[test]
+    fn checksum_is_of_the_decompressed_contents() {
+        let bytes = encode_idx(&[3], &[1, 2, 3]).unwrap();
+        let sum = sha256_hex(&bytes);
+        assert!(read_idx_bytes(&gzip(&bytes), &path(), Role::Labels, Some(&sum)).is_ok());
+        let err = read_idx_bytes(&gzip(&bytes), &path(), Role::Labels, Some(&"0".repeat(64)))
+            .unwrap_err();
+        assert!(matches!(err, DataError::Checksum { .. }), "{err}");
     }
 
     #[test]

@@ -37,8 +37,13 @@ mod dataset;
 mod download;
 mod error;
 pub mod idx;
+mod weights;
 
 pub use batch::{Batch, Batcher, Batches, DEFAULT_BATCH_SIZE};
 pub use dataset::{find_idx_file, Dataset, DatasetSource, LoadOptions, Split};
 pub use download::{data_root, download_files, resolve_data_root, DatasetSpec, DATA_DIR_ENV};
 pub use error::{DataError, DownloadAttempt, FetchError};
+pub use weights::{
+    installed_weights_path, resolve_weights_dir, weights_dir, INSTALLED_WEIGHTS_FILE,
+    WEIGHTS_DIR_ENV,
+};

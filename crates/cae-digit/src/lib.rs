@@ -20,18 +20,30 @@
 //! 6. **Threshold lightly** (normalised ink > 0.2) to find the ink and **crop** to its bounding box.
 //! 7. **Scale** the crop so that its longer side is 20 px, keeping the aspect ratio, with a
 //!    triangle (bilinear, widened when shrinking) filter so that it is anti-aliased.
-//! 8. **Centre by mass**: place it in 28×28 so that its centre of mass lands on (14, 14), shifting
-//!    by whole pixels and clamping so that no ink leaves the field. Values stay in `[0, 1]`.
+//! 8. **Centre by mass**: place it in 28×28 so that its centre of mass lands where MNIST's own
+//!    digits have theirs, [`MNIST_CENTRE_OF_MASS`] = (14.5, 14.5) with pixel `(x, y)` centred
+//!    at `(x + 0.5, y + 0.5)` (measured on MNIST; see [`placement`]), shifting by whole pixels and
+//!    clamping so that no ink leaves the field. Values stay in `[0, 1]`.
+//!
+//! An image that is already an MNIST digit — 28×28, background exactly 0 (or exactly white,
+//! inverted), brightest ink at MNIST's level ([`MNIST_MIN_PEAK`]) and the box around its non-zero
+//! pixels MNIST's size ([`MNIST_BOX_SIDES`]) — skips steps 5–7: its pixels are kept as they are and
+//! only moved if its centre of mass is more than half a pixel from MNIST's. An MNIST test digit
+//! saved as an 8-bit PNG therefore gives exactly the dataset's `pixel / 255` values.
 //!
 //! Every bad input is a [`DigitError`] that names the file and what is wrong with it; nothing
 //! here panics on user data.
 
-use std::io::Cursor;
+use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
 
+use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageError, ImageReader};
 
+pub mod placement;
 mod preprocess;
+
+pub use placement::{centre_of_mass, MNIST_BOX_SIDES, MNIST_CENTRE_OF_MASS, MNIST_MIN_PEAK};
 
 /// Side of the square MNIST input.
 pub const SIDE: usize = 28;
@@ -60,15 +72,20 @@ pub struct DigitLimits {
     pub max_height: u32,
     /// Largest amount of memory the decoder may allocate, in bytes.
     pub max_alloc_bytes: u64,
+    /// Largest accepted file, in bytes (the encoded file is read into memory whole).
+    pub max_file_bytes: u64,
 }
 
 impl Default for DigitLimits {
-    /// 8192 × 8192 and 256 MiB: far beyond any phone photo of a digit, far below what hurts.
+    /// 8192 × 8192 pixels, 64 MiB decoded and 32 MiB of file: far beyond any phone photo of a
+    /// digit (12 megapixels of 8-bit RGB are 36 MB), and small enough that decoding and
+    /// preprocessing any accepted image stays under 300 MB of memory.
     fn default() -> Self {
         Self {
             max_width: 8192,
             max_height: 8192,
-            max_alloc_bytes: 256 * 1024 * 1024,
+            max_alloc_bytes: 64 * 1024 * 1024,
+            max_file_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -125,7 +142,7 @@ pub enum DigitError {
         detail: String,
     },
     /// The image is larger than [`DigitLimits`] allow (possibly a decompression bomb).
-    #[error("{name}: the image is too large to decode safely ({detail}); shrink it, or raise DigitLimits if it is genuine")]
+    #[error("{name}: the image is too large to decode safely ({detail})")]
     TooLarge {
         /// File name or other label of the input.
         name: String,
@@ -144,10 +161,24 @@ pub enum DigitError {
 ///
 /// Errors name `path`'s file name; see [`DigitError`].
 pub fn load_digit(path: &Path, limits: &DigitLimits) -> Result<Digit, DigitError> {
-    let bytes = std::fs::read(path).map_err(|source| DigitError::Read {
+    let read_error = |source| DigitError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let mut bytes = Vec::new();
+    // One byte past the limit tells a file that is too large from one that just fits.
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limits.max_file_bytes + 1).read_to_end(&mut bytes))
+        .map_err(read_error)?;
+    if bytes.len() as u64 > limits.max_file_bytes {
+        return Err(DigitError::TooLarge {
+            name: path.display().to_string(),
+            detail: format!(
+                "the file has more than {} bytes, the most accepted",
+                limits.max_file_bytes
+            ),
+        });
+    }
     digit_from_bytes(&bytes, &path.display().to_string(), limits)
 }
 
@@ -163,8 +194,17 @@ pub fn digit_from_bytes(
     if bytes.is_empty() {
         return Err(DigitError::Empty { name });
     }
-    let image = decode(bytes, &name, limits)?;
-    let original_size = (image.width(), image.height());
+    if bytes.len() as u64 > limits.max_file_bytes {
+        return Err(DigitError::TooLarge {
+            name,
+            detail: format!(
+                "{} bytes of encoded image, more than the {} accepted",
+                bytes.len(),
+                limits.max_file_bytes
+            ),
+        });
+    }
+    let (image, original_size) = decode(bytes, &name, limits)?;
     let (pixels, inverted) = preprocess::mnist_like(&image).ok_or(DigitError::NoInk { name })?;
     Ok(Digit {
         pixels,
@@ -173,7 +213,16 @@ pub fn digit_from_bytes(
     })
 }
 
-fn decode(bytes: &[u8], name: &str, limits: &DigitLimits) -> Result<DynamicImage, DigitError> {
+/// The longest side an image is worked on at: the digit ends up in a 20×20 box, so more
+/// resolution adds nothing but memory (preprocessing holds several f32 copies of the image).
+const WORKING_SIDE: u32 = 1024;
+
+/// The decoded image, shrunk to fit [`WORKING_SIDE`] and upright, and its size as decoded.
+fn decode(
+    bytes: &[u8],
+    name: &str,
+    limits: &DigitLimits,
+) -> Result<(DynamicImage, (u32, u32)), DigitError> {
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| classify(ImageError::IoError(e), name))?;
@@ -193,13 +242,26 @@ fn decode(bytes: &[u8], name: &str, limits: &DigitLimits) -> Result<DynamicImage
         .map_err(|e| classify(e, name))?;
     let orientation = decoder.orientation().map_err(|e| classify(e, name))?;
     let mut image = DynamicImage::from_decoder(decoder).map_err(|e| classify(e, name))?;
+    let decoded_size = (image.width(), image.height());
+    if image.width().max(image.height()) > WORKING_SIDE {
+        // Area averaging in integers: its only allocation is the small result.
+        image = image.thumbnail(WORKING_SIDE, WORKING_SIDE);
+    }
     image.apply_orientation(orientation);
-    Ok(image)
+    let (w, h) = decoded_size;
+    let quarter_turn = matches!(
+        orientation,
+        Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH
+    );
+    Ok((image, if quarter_turn { (h, w) } else { (w, h) }))
 }
 
 fn classify(error: ImageError, name: &str) -> DigitError {
     let name = name.to_owned();
-    let detail = error.to_string();
+    let detail = without_debug_text(&error.to_string());
     match error {
         ImageError::Limits(_) => DigitError::TooLarge { name, detail },
         ImageError::Unsupported(_) => DigitError::UnsupportedFormat { name, detail },
@@ -208,5 +270,38 @@ fn classify(error: ImageError, name: &str) -> DigitError {
         | ImageError::IoError(_)
         | ImageError::Parameter(_)
         | ImageError::Encoding(_) => DigitError::Corrupt { name, detail },
+    }
+}
+
+/// The decoders' messages print some values with `Debug` (the PNG decoder's
+/// `ChunkType { type: IDAT, critical: true, .. }`); users get the chunk's name instead.
+fn without_debug_text(message: &str) -> String {
+    const OPEN: &str = "ChunkType { type: ";
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(OPEN) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + OPEN.len()..];
+        let name_end = after.find([',', ' ', '}']).unwrap_or(after.len());
+        out.push_str(&after[..name_end]);
+        out.push_str(" chunk");
+        rest = after.find('}').map_or("", |close| &after[close + 1..]);
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_debug_text;
+
+    #[test]
+    fn debug_text_of_chunk_types_becomes_the_chunk_name() {
+        let message = "Format error decoding Png: ChunkType { type: IDAT, critical: true, private: false, reserved: false, safecopy: false } is not valid here";
+        assert_eq!(
+            without_debug_text(message),
+            "Format error decoding Png: IDAT chunk is not valid here"
+        );
+        assert_eq!(without_debug_text("plain"), "plain");
     }
 }

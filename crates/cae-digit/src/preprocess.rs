@@ -3,7 +3,8 @@
 use image::imageops::{self, FilterType};
 use image::{DynamicImage, ImageBuffer, Luma};
 
-use crate::{BOX, PIXELS, SIDE};
+use crate::placement::{is_mnist_frame, place, recentre};
+use crate::{BOX, SIDE};
 
 /// Below this spread between background and strongest ink the image counts as blank: JPEG noise
 /// on a uniform image stays well under it, while even a faint pencil stroke is above it.
@@ -21,10 +22,22 @@ pub(crate) fn mnist_like(image: &DynamicImage) -> Option<(Vec<f32>, bool)> {
         return None;
     }
     let oriented = ink_intensity(image)?;
+    // Already what MNIST's own preparation produces (an MNIST digit exported as an image): only
+    // its placement is checked, so that it reaches the model exactly as the dataset's copy does.
+    if (width, height) == (SIDE, SIDE)
+        && oriented.background == 0.0
+        && is_mnist_frame(&oriented.intensity)
+    {
+        return Some((recentre(oriented.intensity), oriented.inverted));
+    }
     let normalised = normalise(oriented.intensity, oriented.background)?;
     let (x0, y0, x1, y1) = ink_bounding_box(&normalised, width, height)?;
     let scaled = crop_and_fit(&normalised, width, (x0, y0, x1, y1));
-    Some((centre_by_mass(&scaled), oriented.inverted))
+    let (fit_width, fit_height) = (scaled.width() as usize, scaled.height() as usize);
+    Some((
+        place(scaled.as_raw(), fit_width, fit_height),
+        oriented.inverted,
+    ))
 }
 
 /// Composited luminance, oriented so that ink is brighter than the background.
@@ -157,36 +170,6 @@ fn crop_and_fit(
         p.0[0] = p.0[0].clamp(0.0, 1.0);
     }
     scaled
-}
-
-/// Places `patch` in a 28×28 field with its centre of mass as close to (14, 14) as whole-pixel
-/// shifts allow, without pushing any of it out of the field.
-fn centre_by_mass(patch: &ImageBuffer<Luma<f32>, Vec<f32>>) -> Vec<f32> {
-    let (w, h) = (patch.width() as usize, patch.height() as usize);
-    let (mut mass, mut mx, mut my) = (0.0f64, 0.0f64, 0.0f64);
-    for (x, y, p) in patch.enumerate_pixels() {
-        let v = f64::from(p.0[0]);
-        mass += v;
-        // Pixel centres sit at +0.5, so that the field's centre is exactly 14.0.
-        mx += v * (f64::from(x) + 0.5);
-        my += v * (f64::from(y) + 0.5);
-    }
-    let (cx, cy) = if mass > 0.0 {
-        (mx / mass, my / mass)
-    } else {
-        (w as f64 / 2.0, h as f64 / 2.0)
-    };
-    let centre = SIDE as f64 / 2.0;
-    let place = |com: f64, extent: usize| -> usize {
-        let offset = (centre - com).round().max(0.0) as usize;
-        offset.min(SIDE - extent)
-    };
-    let (left, top) = (place(cx, w), place(cy, h));
-    let mut field = vec![0.0f32; PIXELS];
-    for (x, y, p) in patch.enumerate_pixels() {
-        field[(top + y as usize) * SIDE + left + x as usize] = p.0[0];
-    }
-    field
 }
 
 /// Indices of the outermost ring of pixels (every pixel, for images one or two pixels thick).

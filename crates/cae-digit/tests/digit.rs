@@ -4,7 +4,10 @@
 use std::io::Cursor;
 use std::time::{Duration, Instant};
 
-use cae_digit::{digit_from_bytes, load_digit, Digit, DigitError, DigitLimits, PIXELS, SIDE};
+use cae_digit::{
+    centre_of_mass, digit_from_bytes, load_digit, Digit, DigitError, DigitLimits,
+    MNIST_CENTRE_OF_MASS, PIXELS, SIDE,
+};
 use image::{DynamicImage, GrayImage, ImageBuffer, ImageFormat, Luma, Rgb, Rgba};
 
 /// Ink mask of a thick, asymmetric "7" drawn in a `size`×`size` square whose top-left corner is
@@ -77,17 +80,6 @@ fn mean_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32
 }
 
-fn centre_of_mass(pixels: &[f32]) -> (f32, f32) {
-    let (mut mass, mut mx, mut my) = (0.0, 0.0, 0.0);
-    for (i, &v) in pixels.iter().enumerate() {
-        let (x, y) = ((i % SIDE) as f32 + 0.5, (i / SIDE) as f32 + 0.5);
-        mass += v;
-        mx += v * x;
-        my += v * y;
-    }
-    (mx / mass, my / mass)
-}
-
 /// Width and height of the box around every non-zero pixel.
 fn ink_extent(pixels: &[f32]) -> (usize, usize) {
     let ink: Vec<(usize, usize)> = (0..PIXELS)
@@ -109,10 +101,12 @@ fn assert_mnist_like(digit: &Digit) {
     assert!(peak > 0.9, "the strongest ink should be near 1, got {peak}");
     let corner_background = [0, SIDE - 1, PIXELS - SIDE, PIXELS - 1];
     assert!(corner_background.iter().all(|&i| digit.pixels[i] == 0.0));
-    let (cx, cy) = centre_of_mass(&digit.pixels);
+    // Where MNIST puts it: within half a pixel (the most whole-pixel shifts allow) of (14.5, 14.5).
+    let (cx, cy) = centre_of_mass(&digit.pixels, SIDE).unwrap();
+    let (tx, ty) = MNIST_CENTRE_OF_MASS;
     assert!(
-        (cx - 14.0).abs() <= 1.0 && (cy - 14.0).abs() <= 1.0,
-        "centre of mass ({cx}, {cy}) should be within 1 px of (14, 14)"
+        (cx - tx).abs() <= 0.5 + 1e-6 && (cy - ty).abs() <= 0.5 + 1e-6,
+        "centre of mass ({cx}, {cy}) should be within half a pixel of ({tx}, {ty})"
     );
     let (w, h) = ink_extent(&digit.pixels);
     assert!(w <= 20 && h <= 20, "ink box {w}x{h} should fit 20x20");
@@ -384,4 +378,81 @@ fn load_digit_errors_name_the_path() {
     let error = load_digit(&empty, &DigitLimits::default()).unwrap_err();
     assert!(matches!(error, DigitError::Empty { .. }), "{error:?}");
     assert!(error.to_string().contains("empty-digit.png"));
+}
+
+/// A 28×28 MNIST-like digit: an anti-aliased ring whose box is 20 px and whose brightest pixel
+/// is 255, placed with its top-left box corner at `(left, top)`.
+fn mnist_like_ring(left: u32, top: u32) -> GrayImage {
+    GrayImage::from_fn(28, 28, |x, y| {
+        let (u, v) = (x as f32 - left as f32 - 9.5, y as f32 - top as f32 - 9.5);
+        let r = (u * u / 0.6 + v * v).sqrt();
+        // Ink between radii 7 and 10, grey at the edges.
+        let ink = (1.2 * (1.0 - (r - 8.5).abs() / 1.5)).clamp(0.0, 1.0);
+        Luma([(ink * 255.0).round() as u8])
+    })
+}
+
+fn unit(image: &GrayImage) -> Vec<f32> {
+    image.pixels().map(|p| f32::from(p.0[0]) / 255.0).collect()
+}
+
+#[test]
+fn an_mnist_like_png_passes_through_unchanged() {
+    // Box columns 4..24, rows 4..24: centre of mass (14.0, 14.0), half a pixel from MNIST's
+    // (14.5, 14.5), as close as whole pixels get.
+    let ring = mnist_like_ring(4, 4);
+    let pixels = unit(&ring);
+    let (cx, cy) = centre_of_mass(&pixels, SIDE).unwrap();
+    assert!(
+        (cx - 14.0).abs() < 0.05 && (cy - 14.0).abs() < 0.05,
+        "({cx}, {cy})"
+    );
+    let digit = decode(&encode(&DynamicImage::ImageLuma8(ring), ImageFormat::Png));
+    assert!(!digit.inverted);
+    assert_eq!(digit.pixels, pixels);
+}
+
+/// `pixels` (28×28) moved by `(dx, dy)` whole pixels, if that keeps every non-zero pixel.
+fn shifted(pixels: &[f32], dx: i32, dy: i32) -> Option<Vec<f32>> {
+    let mut out = vec![0.0; PIXELS];
+    for (i, &v) in pixels.iter().enumerate().filter(|(_, &v)| v > 0.0) {
+        let (x, y) = ((i % SIDE) as i32 + dx, (i / SIDE) as i32 + dy);
+        if !(0..SIDE as i32).contains(&x) || !(0..SIDE as i32).contains(&y) {
+            return None;
+        }
+        out[y as usize * SIDE + x as usize] = v;
+    }
+    Some(out)
+}
+
+#[test]
+fn an_mnist_like_png_placed_elsewhere_is_only_moved() {
+    let input = unit(&mnist_like_ring(1, 7));
+    let digit = decode(&encode(
+        &DynamicImage::ImageLuma8(mnist_like_ring(1, 7)),
+        ImageFormat::Png,
+    ));
+    // Values untouched, moved by whole pixels to MNIST's centre of mass.
+    let moves: Vec<(i32, i32)> = (-6..=6)
+        .flat_map(|dx| (-6..=6).map(move |dy| (dx, dy)))
+        .filter(|&(dx, dy)| shifted(&input, dx, dy).as_deref() == Some(&digit.pixels[..]))
+        .collect();
+    assert_eq!(moves.len(), 1, "{moves:?}");
+    assert_ne!(moves[0], (0, 0));
+    assert_mnist_like(&digit);
+}
+
+#[test]
+fn a_small_digit_in_a_28_pixel_image_is_still_scaled_to_the_box() {
+    // A 10 px ring is not MNIST-sized: it goes through the whole preparation.
+    let small = GrayImage::from_fn(28, 28, |x, y| {
+        let (u, v) = (x as f32 - 13.5, y as f32 - 13.5);
+        Luma([if (3.0..5.0).contains(&(u * u + v * v).sqrt()) {
+            255
+        } else {
+            0
+        }])
+    });
+    let digit = decode(&encode(&DynamicImage::ImageLuma8(small), ImageFormat::Png));
+    assert_mnist_like(&digit);
 }

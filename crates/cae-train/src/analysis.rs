@@ -73,15 +73,8 @@ pub struct ReconstructionReport {
     pub per_class: Vec<(u8, usize, f64)>,
 }
 
-/// Per-sample BCE per pixel of `sigmoid(logits)` against `x`, `[B]`, with the same stable form as
-/// [`cae_core::bce_with_logits`] (whose mean over a batch this is).
-fn per_sample_bce(logits: &Tensor, x: &Tensor) -> candle_core::Result<Tensor> {
-    let softplus_neg_abs = (logits.abs()?.neg()?.exp()? + 1.0)?.log()?;
-    (logits.relu()? - (logits * x)? + softplus_neg_abs)?.mean(1)
-}
-
-/// BCE per pixel of `model.decode_logits(model.encode(x))` against `x` over all of `data`, in
-/// batches of [`EVAL_BATCH`], overall and per class.
+/// BCE per pixel of the reconstruction of every image of `data` ([`ContractiveAutoencoder::sample_bce`],
+/// the figure training reports as `test_bce`), in batches of [`EVAL_BATCH`], overall and per class.
 pub fn reconstruction_by_class(
     model: &ContractiveAutoencoder,
     data: &Dataset,
@@ -93,8 +86,7 @@ pub fn reconstruction_by_class(
     for start in (0..n).step_by(EVAL_BATCH) {
         let end = (start + EVAL_BATCH).min(n);
         let x = data.to_tensor(start..end, device)?;
-        let logits = model.decode_logits(&model.encode(&x)?)?;
-        let bce = to_f64_vec(&per_sample_bce(&logits, &x)?)?;
+        let bce = model.sample_bce(&x)?;
         for (&label, b) in data.labels()[start..end].iter().zip(bce) {
             let entry = sums.entry(label).or_insert((0, 0.0));
             entry.0 += 1;
@@ -115,7 +107,7 @@ pub fn reconstruction_by_class(
 // Contraction
 // ---------------------------------------------------------------------------------------------
 
-/// Mean `‖J(x)‖_F` over all of `data` (the square root of `model.loss(x, 0).sample_jacobian_sq_norms`,
+/// Mean `‖J(x)‖_F` over all of `data` (the square roots of `model.jacobian_sq_norm(x)`, summed in f64,
 /// so a Hutchinson model gives its estimate).
 pub fn mean_jacobian_frobenius(
     model: &ContractiveAutoencoder,
@@ -127,8 +119,8 @@ pub fn mean_jacobian_frobenius(
     for start in (0..n).step_by(EVAL_BATCH) {
         let end = (start + EVAL_BATCH).min(n);
         let x = data.to_tensor(start..end, device)?;
-        let sq = model.loss(&x, 0.0)?.sample_jacobian_sq_norms;
-        sum += to_f64_vec(&sq.sqrt()?.sum_all()?)?[0];
+        let sq = cae_core::to_host_f64(&model.jacobian_sq_norm(&x)?)?;
+        sum += sq.iter().map(|s| s.max(0.0).sqrt()).sum::<f64>();
     }
     Ok(if n == 0 { f64::NAN } else { sum / n as f64 })
 }

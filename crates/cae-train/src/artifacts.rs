@@ -5,10 +5,9 @@
 //! `metrics.jsonl` behind for `--resume` to choke on.
 
 use std::fmt::Write as _;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write as _};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -81,65 +80,8 @@ impl ArtifactError {
     }
 }
 
-/// Writes `bytes` to `path` so that readers see either the old file or the
-/// complete new one, never a prefix.
-///
-/// The data goes to a uniquely named temp file in the same directory (rename
-/// is only atomic within one file system), is fsynced, then renamed over
-/// `path`. On Unix the directory is fsynced too so the rename survives a
-/// power loss. On failure the temp file is removed.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let file_name = path.file_name().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{} has no file name", path.display()),
-        )
-    })?;
-
-    let tmp_path = dir.join(temp_file_name(file_name));
-    let result = write_and_sync(&tmp_path, bytes).and_then(|()| fs::rename(&tmp_path, path));
-    if let Err(err) = result {
-        // Best effort: the original error is the one worth reporting.
-        let _ = fs::remove_file(&tmp_path);
-        return Err(err);
-    }
-    sync_dir(dir)
-}
-
-/// `.<name>.tmp.<pid>.<counter>`: hidden, and unique across threads and
-/// processes so concurrent writers never share a temp file.
-fn temp_file_name(file_name: &std::ffi::OsStr) -> std::ffi::OsString {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut name = std::ffi::OsString::from(".");
-    name.push(file_name);
-    name.push(format!(".tmp.{}.{n}", std::process::id()));
-    name
-}
-
-fn write_and_sync(tmp_path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(tmp_path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
-}
-
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> io::Result<()> {
-    // Windows cannot open a directory as a file; its rename is durable enough.
-    Ok(())
-}
+/// The workspace's one atomic write, re-exported where the run-directory files are written.
+pub use cae_core::atomic::write_atomic;
 
 /// Serializes `value` as pretty JSON (with a trailing newline) and writes it
 /// atomically to `path`.
@@ -265,50 +207,57 @@ impl MetricsLog {
         self.epochs.retain(|m| m.epoch <= epoch);
     }
 
-    /// Rewrites `dir/metrics.jsonl` and `dir/metrics.csv` from scratch.
-    ///
-    /// Rewriting (rather than appending) keeps each file atomic; the log is a
-    /// few hundred lines at most, so the cost is negligible.
-    pub fn write(&self, dir: &Path) -> Result<(), ArtifactError> {
-        let jsonl_path = dir.join(METRICS_JSONL);
+    /// The log as JSON lines, one epoch a line.
+    pub fn to_jsonl(&self) -> Vec<u8> {
         let mut jsonl = Vec::new();
         for metrics in &self.epochs {
-            serde_json::to_writer(&mut jsonl, metrics).map_err(|source| {
-                ArtifactError::Serialize {
-                    path: jsonl_path.clone(),
-                    source,
-                }
-            })?;
+            serde_json::to_writer(&mut jsonl, metrics).expect("metrics always serialise");
             jsonl.push(b'\n');
         }
-        write_atomic(&jsonl_path, &jsonl).map_err(|source| ArtifactError::Write {
-            path: jsonl_path,
-            source,
-        })?;
+        jsonl
+    }
 
-        let csv_path = dir.join(METRICS_CSV);
+    /// The log as CSV with a header row.
+    pub fn to_csv(&self) -> String {
         let mut csv = String::with_capacity(CSV_HEADER.len() + 1 + self.epochs.len() * 160);
         csv.push_str(CSV_HEADER);
         csv.push('\n');
         for metrics in &self.epochs {
             metrics.write_csv_row(&mut csv);
         }
-        write_atomic(&csv_path, csv.as_bytes()).map_err(|source| ArtifactError::Write {
-            path: csv_path,
-            source,
-        })
+        csv
     }
 
-    /// Reads `dir/metrics.jsonl` back (for `--resume`).
+    /// Rewrites `dir/metrics.jsonl` and `dir/metrics.csv` from scratch.
     ///
-    /// Blank lines are skipped. Epochs must be numbered 1, 2, 3, ... in order:
-    /// anything else means the log does not belong to one continuous run.
+    /// Rewriting (rather than appending) keeps each file atomic; the log is a
+    /// few hundred lines at most, so the cost is negligible.
+    pub fn write(&self, dir: &Path) -> Result<(), ArtifactError> {
+        for (name, bytes) in [
+            (METRICS_JSONL, self.to_jsonl()),
+            (METRICS_CSV, self.to_csv().into_bytes()),
+        ] {
+            let path = dir.join(name);
+            write_atomic(&path, &bytes).map_err(|source| ArtifactError::Write { path, source })?;
+        }
+        Ok(())
+    }
+
+    /// Reads `dir/metrics.jsonl` back.
     pub fn read(dir: &Path) -> Result<MetricsLog, ArtifactError> {
         let path = dir.join(METRICS_JSONL);
         let text = fs::read_to_string(&path).map_err(|source| ArtifactError::Read {
             path: path.clone(),
             source,
         })?;
+        Self::from_jsonl(&text, &path)
+    }
+
+    /// Parses JSON lines written by [`MetricsLog::to_jsonl`]; `path` names them in errors.
+    ///
+    /// Blank lines are skipped. Epochs must be numbered 1, 2, 3, ... in order:
+    /// anything else means the log does not belong to one continuous run.
+    pub fn from_jsonl(text: &str, path: &Path) -> Result<MetricsLog, ArtifactError> {
         let mut log = MetricsLog::new();
         for (index, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
@@ -317,14 +266,14 @@ impl MetricsLog {
             let line_number = index + 1;
             let metrics: EpochMetrics =
                 serde_json::from_str(line).map_err(|source| ArtifactError::MetricsLine {
-                    path: path.clone(),
+                    path: path.to_path_buf(),
                     line: line_number,
                     source,
                 })?;
             let expected = log.len() + 1;
             if metrics.epoch != expected {
                 return Err(ArtifactError::EpochOutOfOrder {
-                    path,
+                    path: path.to_path_buf(),
                     line: line_number,
                     expected,
                     found: metrics.epoch,
@@ -432,27 +381,6 @@ mod tests {
         let csv = fs::read_to_string(dir.path().join(METRICS_CSV)).unwrap();
         assert_eq!(csv, format!("{CSV_HEADER}\n"));
         assert!(MetricsLog::read(dir.path()).unwrap().is_empty());
-    }
-
-    #[test]
-    fn atomic_write_replaces_existing_file_and_leaves_no_temp_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("config.json");
-        fs::write(&path, b"old contents that are longer than the new ones").unwrap();
-        write_atomic(&path, b"new").unwrap();
-        assert_eq!(fs::read(&path).unwrap(), b"new");
-        assert_eq!(dir_entries(dir.path()), vec!["config.json".to_string()]);
-    }
-
-    #[test]
-    fn atomic_write_failure_leaves_no_temp_file() {
-        let dir = tempfile::tempdir().unwrap();
-        // Renaming a file over a non-empty directory fails on every platform.
-        let target = dir.path().join("occupied");
-        fs::create_dir(&target).unwrap();
-        fs::write(target.join("inside"), b"x").unwrap();
-        assert!(write_atomic(&target, b"data").is_err());
-        assert_eq!(dir_entries(dir.path()), vec!["occupied".to_string()]);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 use cae_core::ContractiveAutoencoder;
 use cae_data::Dataset;
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 
 use crate::TrainError;
 
@@ -26,16 +26,16 @@ pub fn evaluate(
     // The loss keeps its whole graph (the weights are variables) until it is dropped: slices no
     // larger than a training pass's keep the peak memory of evaluation within training's.
     let batch_size = batch_size.clamp(1, cae_core::AUTOGRAD_ROWS_PER_PASS);
+    // Every figure is accumulated in f64 (see `cae_core::sum_f64`); the BCE comes from
+    // `sample_bce`, as `cae-cli eval`'s does, so that both report the same number.
     let (mut bce_sum, mut sq_sum, mut fro_sum) = (0.0, 0.0, 0.0);
     for start in (0..n).step_by(batch_size) {
         let end = (start + batch_size).min(n);
         let x = data.to_tensor(start..end, device)?;
-        let loss = model.loss(&x, 0.0)?;
-        let rows = (end - start) as f64;
-        bce_sum += scalar(&loss.bce)? * rows;
-        let sq = &loss.sample_jacobian_sq_norms;
-        sq_sum += scalar(&sq.sum_all()?)?;
-        fro_sum += scalar(&sq.sqrt()?.sum_all()?)?;
+        bce_sum += model.sample_bce(&x)?.iter().sum::<f64>();
+        let sq = cae_core::to_host_f64(&model.jacobian_sq_norm(&x)?)?;
+        sq_sum += sq.iter().sum::<f64>();
+        fro_sum += sq.iter().map(|s| s.max(0.0).sqrt()).sum::<f64>();
     }
     let n = n.max(1) as f64;
     Ok(Evaluation {
@@ -43,8 +43,4 @@ pub fn evaluate(
         jacobian_sq_norm: sq_sum / n,
         jacobian_frobenius: fro_sum / n,
     })
-}
-
-pub(crate) fn scalar(t: &Tensor) -> candle_core::Result<f64> {
-    t.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()
 }

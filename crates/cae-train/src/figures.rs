@@ -370,10 +370,7 @@ pub fn save_png(img: &GrayImage, path: &Path) -> Result<(), FigureError> {
     write_png_bytes(encode_png(img, path)?, path)
 }
 
-pub(crate) fn encode_png<P, C>(
-    img: &image::ImageBuffer<P, C>,
-    path: &Path,
-) -> Result<Vec<u8>, FigureError>
+pub fn encode_png<P, C>(img: &image::ImageBuffer<P, C>, path: &Path) -> Result<Vec<u8>, FigureError>
 where
     P: image::PixelWithColorType,
     [P::Subpixel]: image::EncodableLayout,

@@ -86,6 +86,8 @@ pub mod figures;
 mod finetune;
 mod observer;
 pub mod optim;
+mod run_dir;
+mod saved_run;
 pub mod spectrum;
 mod stack;
 mod trainer;
@@ -98,7 +100,9 @@ pub use finetune::{
 };
 pub use observer::{BatchReport, RunInfo, Silent, TrainObserver};
 pub use optim::{Adam, AdamParams};
+pub use run_dir::{check_fresh as check_fresh_run_dir, SLOW_CHECKPOINT_ENV};
+pub use saved_run::{Change, Override, ResumeOptions, SavedRun};
 pub use stack::{
     base_model_path, loaded_from_varmap, train_stacked_layer, StackRunConfig, LAYER_MODEL,
 };
-pub use trainer::{files, RunConfig, TrainSummary, Trainer};
+pub use trainer::{files, RunConfig, TrainSummary, Trainer, DIVERGED_BCE};

@@ -12,14 +12,15 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use cae_core::{layer_on_codes, stack_models, CaeConfig, ContractiveAutoencoder, LoadedModel};
+use cae_core::{
+    layer_on_codes, stack_models, sum_f64, CaeConfig, ContractiveAutoencoder, LoadedModel,
+};
 use cae_data::{Batcher, Dataset};
 use candle_core::{DType, Device, Var};
 use candle_nn::VarMap;
 use serde::{Deserialize, Serialize};
 
 use crate::artifacts::{write_json, EpochMetrics, MetricsLog};
-use crate::eval::scalar;
 use crate::figures::plot_losses;
 use crate::observer::{BatchReport, RunInfo, TrainObserver};
 use crate::optim::Adam;
@@ -85,7 +86,8 @@ pub fn train_stacked_layer(
             test.len()
         )));
     }
-    prepare_run_dir(run_dir)?;
+    // Held for the run: no other process writes here meanwhile.
+    let _lock = crate::run_dir::RunDir::create(run_dir)?;
     write_json(&run_dir.join(files::CONFIG), run)?;
     let (layer, varmap) = ContractiveAutoencoder::init(&run.layer, cfg.seed, DType::F32, device)?;
     let mut adam = Adam::new(named_vars(&varmap), cfg.adam)?;
@@ -178,17 +180,19 @@ fn measure_on_codes(
     data: &Dataset,
     device: &Device,
 ) -> Result<(f64, f64, f64), TrainError> {
-    let (mut bce, mut sq, mut fro) = (0.0, 0.0, 0.0);
+    // Summed in f64, then divided.
+    let (mut bce, mut terms, mut sq, mut fro) = (0.0, 0usize, 0.0, 0.0);
     for start in (0..data.len()).step_by(cae_core::AUTOGRAD_ROWS_PER_PASS) {
         let end = (start + cae_core::AUTOGRAD_ROWS_PER_PASS).min(data.len());
         let codes = below.encode(&data.to_tensor(start..end, device)?)?;
         let loss = layer.loss(&codes, 0.0)?;
-        bce += scalar(&loss.bce)? * (end - start) as f64;
-        sq += scalar(&loss.sample_jacobian_sq_norms.sum_all()?)?;
-        fro += scalar(&loss.sample_jacobian_sq_norms.sqrt()?.sum_all()?)?;
+        bce += sum_f64(&loss.bce_elements)?;
+        terms += loss.bce_elements.elem_count();
+        sq += sum_f64(&loss.sample_jacobian_sq_norms)?;
+        fro += sum_f64(&loss.sample_jacobian_sq_norms.sqrt()?)?;
     }
     let n = data.len() as f64;
-    Ok((bce / n, sq / n, fro / n))
+    Ok((bce / terms.max(1) as f64, sq / n, fro / n))
 }
 
 /// The weights in `varmap` as a loaded model of `config`.
@@ -224,22 +228,4 @@ pub fn base_model_path(run_or_model: &Path) -> PathBuf {
     } else {
         run_or_model.to_path_buf()
     }
-}
-
-/// Creates `dir`, which must not exist yet or be empty (a finished run is never overwritten).
-pub(crate) fn prepare_run_dir(dir: &Path) -> Result<(), TrainError> {
-    let has_files = dir.exists()
-        && std::fs::read_dir(dir)
-            .map(|mut entries| entries.next().is_some())
-            .unwrap_or(true);
-    if has_files {
-        return Err(TrainError::RunDir {
-            path: dir.to_path_buf(),
-            message: "the directory already has files; pick a new --out".into(),
-        });
-    }
-    std::fs::create_dir_all(dir).map_err(|e| TrainError::RunDir {
-        path: dir.to_path_buf(),
-        message: format!("cannot create the directory: {e}"),
-    })
 }

@@ -6,18 +6,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use cae_core::{
-    read_model, read_tensors, save_model, write_tensors, CaeConfig, ContractiveAutoencoder,
+    model_from_bytes, model_to_bytes, tensors_from_bytes, tensors_to_bytes, write_atomic,
+    CaeConfig, ContractiveAutoencoder,
 };
 use cae_data::{Batcher, Dataset};
 use candle_core::{DType, Device, Var};
 use candle_nn::VarMap;
 use serde::{Deserialize, Serialize};
 
-use crate::artifacts::{read_json, write_json, EpochMetrics, MetricsLog};
+use crate::artifacts::{EpochMetrics, MetricsLog, METRICS_JSONL};
 use crate::eval::evaluate;
 use crate::figures::{plot_losses, save_reconstructions};
 use crate::observer::{BatchReport, RunInfo, TrainObserver};
 use crate::optim::Adam;
+use crate::run_dir::RunDir;
+use crate::saved_run::{ResumeOptions, SavedRun};
 use crate::{TrainConfig, TrainError};
 
 /// File names inside a run directory.
@@ -25,8 +28,10 @@ pub mod files {
     pub const CONFIG: &str = "config.json";
     pub const LAST_MODEL: &str = "model.safetensors";
     pub const BEST_MODEL: &str = "best.safetensors";
-    /// Optimizer moments and loop position, for `--resume`.
+    /// Optimizer moments and loop position, for `--resume` (inside each checkpoint directory).
     pub const STATE: &str = "state.safetensors";
+    /// Prefix of the checkpoint directories (`checkpoint-000003/`).
+    pub const CHECKPOINT_PREFIX: &str = crate::run_dir::CHECKPOINT_PREFIX;
     pub const LOSS_PLOT: &str = "loss.png";
     pub const RECONSTRUCTIONS: &str = "reconstructions.png";
 }
@@ -34,13 +39,17 @@ pub mod files {
 const PROGRESS_KEY: &str = "cae.progress";
 /// How many test images `reconstructions.png` shows.
 const SHOWN_RECONSTRUCTIONS: usize = 10;
+/// A training BCE per pixel past this means the run has diverged: a model predicting 0.5 for
+/// every pixel scores ln 2 ≈ 0.69, and one that has learnt anything scores far less.
+pub const DIVERGED_BCE: f64 = 100.0;
 
 /// `config.json`: what the run trains and how.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
     pub model: CaeConfig,
     pub train: TrainConfig,
-    /// Which data it trains on, as the user named it (informational).
+    /// Which data it trains on: `mnist`, `fashion-mnist`, or the path of a directory of IDX
+    /// files. A resumed run trains on this.
     pub dataset: String,
 }
 
@@ -58,6 +67,9 @@ struct Progress {
     train_seconds: f64,
     adam_step: u64,
     best_test_bce: Option<f64>,
+    /// The Adam step `best.safetensors` was saved at, to restore it from a checkpoint of that step.
+    #[serde(default)]
+    best_step: Option<u64>,
 }
 
 /// The result of [`Trainer::fit`].
@@ -71,13 +83,15 @@ pub struct TrainSummary {
 /// Trains one model, checkpointing into a run directory.
 pub struct Trainer {
     run: RunConfig,
-    run_dir: PathBuf,
+    dir: RunDir,
     device: Device,
     model: ContractiveAutoencoder,
     varmap: VarMap,
     adam: Adam,
     log: MetricsLog,
     progress: Progress,
+    /// The number of the last committed checkpoint (0: none yet).
+    checkpoint: u64,
 }
 
 impl Trainer {
@@ -85,27 +99,23 @@ impl Trainer {
     pub fn new(run: RunConfig, run_dir: &Path, device: &Device) -> Result<Self, TrainError> {
         run.train.validate()?;
         run.model.validate()?;
-        if run_dir.exists()
-            && std::fs::read_dir(run_dir)
-                .map(|mut d| d.next().is_some())
-                .unwrap_or(true)
-        {
-            return Err(TrainError::RunDir {
-                path: run_dir.to_path_buf(),
-                message: "the run directory already has files; pick a new --out, or continue it with --resume".into(),
-            });
+        let dir = RunDir::create(run_dir)?;
+        SavedRun {
+            run: run.clone(),
+            overrides: Vec::new(),
         }
-        std::fs::create_dir_all(run_dir).map_err(|e| TrainError::RunDir {
-            path: run_dir.to_path_buf(),
-            message: format!("cannot create the run directory: {e}"),
-        })?;
-        write_json(&run_dir.join(files::CONFIG), &run)?;
+        .write(dir.path())?;
+        Self::start(run, dir, device)
+    }
+
+    /// The state before the first batch: weights drawn from the seed.
+    fn start(run: RunConfig, dir: RunDir, device: &Device) -> Result<Self, TrainError> {
         let (model, varmap) =
             ContractiveAutoencoder::init(&run.model, run.train.seed, DType::F32, device)?;
         let adam = Adam::new(named_vars(&varmap), run.train.adam)?;
         Ok(Self {
             run,
-            run_dir: run_dir.to_path_buf(),
+            dir,
             device: device.clone(),
             model,
             varmap,
@@ -115,6 +125,7 @@ impl Trainer {
                 epoch: 1,
                 ..Progress::default()
             },
+            checkpoint: 0,
         })
     }
 
@@ -124,33 +135,92 @@ impl Trainer {
         epochs: Option<usize>,
         device: &Device,
     ) -> Result<Self, TrainError> {
-        let mut run: RunConfig = read_json(&run_dir.join(files::CONFIG))?;
-        if let Some(epochs) = epochs {
-            run.train.epochs = epochs;
+        let options = ResumeOptions {
+            epochs,
+            ..ResumeOptions::default()
+        };
+        Self::resume_with(run_dir, &options, device)
+    }
+
+    /// Continues the run saved in `run_dir` from its newest checkpoint (from the start if it died
+    /// before its first one), with the changes in `options` recorded in its `config.json`.
+    pub fn resume_with(
+        run_dir: &Path,
+        options: &ResumeOptions,
+        device: &Device,
+    ) -> Result<Self, TrainError> {
+        let dir = RunDir::open(run_dir, files::CONFIG)?;
+        let mut saved = SavedRun::read(dir.path())?;
+        let mut trainer = match dir.latest_checkpoint()? {
+            Some(checkpoint) => Self::restore(
+                saved.run.clone(),
+                dir,
+                checkpoint.number,
+                &checkpoint.dir,
+                device,
+            )?,
+            None => {
+                if dir.join(files::STATE).exists() {
+                    return Err(TrainError::RunDir {
+                        path: dir.path().to_path_buf(),
+                        message: format!(
+                            "{} is at the top of the run directory, where cae versions before checkpoint directories kept it; this version cannot continue such a run",
+                            files::STATE
+                        ),
+                    });
+                }
+                Self::start(saved.run.clone(), dir, device)?
+            }
+        };
+        let p = &trainer.progress;
+        if saved.apply(options, p.epoch, p.batches_done)? {
+            saved.write(trainer.dir.path())?;
+            trainer.run = saved.run;
         }
-        run.train.validate()?;
-        let state = read_tensors(&run_dir.join(files::STATE), device)?;
+        Ok(trainer)
+    }
+
+    /// The state saved in checkpoint `number` (in `checkpoint_dir`); rewrites the exports
+    /// (`model.safetensors`, `best.safetensors`, metrics) from it, since a kill may have come
+    /// between its commit and theirs.
+    fn restore(
+        run: RunConfig,
+        dir: RunDir,
+        number: u64,
+        checkpoint_dir: &Path,
+        device: &Device,
+    ) -> Result<Self, TrainError> {
+        let read = |name: &str| {
+            let path = checkpoint_dir.join(name);
+            std::fs::read(&path)
+                .map(|bytes| (bytes, path.clone()))
+                .map_err(|e| TrainError::RunDir {
+                    path,
+                    message: format!("cannot read the checkpoint file: {e}"),
+                })
+        };
+        let (state_bytes, state_path) = read(files::STATE)?;
+        let state = tensors_from_bytes(&state_bytes, &state_path, device)?;
         let progress: Progress = state
             .metadata
             .get(PROGRESS_KEY)
             .and_then(|json| serde_json::from_str(json).ok())
             .ok_or_else(|| TrainError::RunDir {
-                path: run_dir.join(files::STATE),
+                path: state_path.clone(),
                 message: format!(
                     "no readable `{PROGRESS_KEY}` entry; the file is not a cae training state"
                 ),
             })?;
-        let loaded = read_model(&run_dir.join(files::LAST_MODEL), device)?;
-        let saved_step = loaded
-            .metadata
-            .get(PROGRESS_KEY)
-            .and_then(|s| s.parse::<u64>().ok());
-        if saved_step != Some(progress.adam_step) {
+        let (model_bytes, model_path) = read(files::LAST_MODEL)?;
+        let loaded = model_from_bytes(&model_bytes, &model_path, device)?;
+        let saved_step = loaded.metadata.get(PROGRESS_KEY).map(String::as_str);
+        if saved_step != Some(progress.adam_step.to_string().as_str()) {
             return Err(TrainError::RunDir {
-                path: run_dir.to_path_buf(),
+                path: checkpoint_dir.to_path_buf(),
                 message: format!(
-                    "{} (step {saved_step:?}) and {} (step {}) are from different moments of the run; cannot resume exactly",
+                    "{} records step {} and {} step {}; the checkpoint is not one consistent moment of the run",
                     files::LAST_MODEL,
+                    saved_step.unwrap_or("(none)"),
                     files::STATE,
                     progress.adam_step
                 ),
@@ -158,24 +228,48 @@ impl Trainer {
         }
         if loaded.config != run.model {
             return Err(TrainError::RunDir {
-                path: run_dir.join(files::LAST_MODEL),
-                message: "the model configuration differs from config.json".into(),
+                path: model_path,
+                message: format!("the model configuration differs from {}", files::CONFIG),
+            });
+        }
+        let (metrics_bytes, metrics_path) = read(METRICS_JSONL)?;
+        let log = MetricsLog::from_jsonl(&String::from_utf8_lossy(&metrics_bytes), &metrics_path)?;
+        if log.len() + 1 != progress.epoch {
+            return Err(TrainError::RunDir {
+                path: metrics_path,
+                message: format!(
+                    "holds {} epochs but the checkpoint is in epoch {}",
+                    log.len(),
+                    progress.epoch
+                ),
             });
         }
         let (model, varmap) = loaded.into_trainable(DType::F32, device)?;
         let mut adam = Adam::new(named_vars(&varmap), run.train.adam)?;
         adam.restore(&state.tensors, progress.adam_step)?;
-        let mut log = MetricsLog::read(run_dir)?;
-        log.truncate_to_epoch(progress.epoch.saturating_sub(1));
+
+        let export = |name: &str, bytes: &[u8]| -> Result<(), TrainError> {
+            let path = dir.join(name);
+            write_atomic(&path, bytes).map_err(|e| TrainError::RunDir {
+                path,
+                message: format!("cannot write the file: {e}"),
+            })
+        };
+        export(files::LAST_MODEL, &model_bytes)?;
+        if progress.best_step == Some(progress.adam_step) {
+            export(files::BEST_MODEL, &model_bytes)?;
+        }
+        log.write(dir.path())?;
         Ok(Self {
             run,
-            run_dir: run_dir.to_path_buf(),
+            dir,
             device: device.clone(),
             model,
             varmap,
             adam,
             log,
             progress,
+            checkpoint: number,
         })
     }
 
@@ -188,7 +282,7 @@ impl Trainer {
     }
 
     pub fn run_dir(&self) -> &Path {
-        &self.run_dir
+        self.dir.path()
     }
 
     pub fn metrics(&self) -> &MetricsLog {
@@ -231,6 +325,11 @@ impl Trainer {
             device: cae_core::describe_device(&self.device),
         });
 
+        if self.progress.epoch > cfg.epochs && !self.log.is_empty() {
+            // Already complete: a kill may have come after the last checkpoint's commit and
+            // before its figures, so they are redrawn (from the same model and log).
+            self.write_figures(&test)?;
+        }
         while self.progress.epoch <= cfg.epochs {
             let epoch = self.progress.epoch;
             observer.on_epoch_start(epoch);
@@ -254,7 +353,16 @@ impl Trainer {
                         epoch,
                         batch,
                         value: total,
-                        run_dir: self.run_dir.clone(),
+                        run_dir: self.dir.path().to_path_buf(),
+                    });
+                }
+                if bce > DIVERGED_BCE {
+                    return Err(TrainError::Diverged {
+                        epoch,
+                        batch,
+                        bce,
+                        bound: DIVERGED_BCE,
+                        run_dir: self.dir.path().to_path_buf(),
                     });
                 }
                 self.adam.step(&step.gradients, lr)?;
@@ -274,11 +382,11 @@ impl Trainer {
                     total,
                 });
                 if stop.load(Ordering::SeqCst) && batch + 1 < batches_per_epoch {
-                    self.save_checkpoint()?;
+                    self.save_checkpoint(epoch)?;
                     return Err(TrainError::Interrupted {
                         epoch,
                         batches_done: batch + 1,
-                        run_dir: self.run_dir.clone(),
+                        run_dir: self.dir.path().to_path_buf(),
                     });
                 }
             }
@@ -299,70 +407,116 @@ impl Trainer {
                 samples_per_second: p.samples as f64 / p.train_seconds.max(1e-9),
                 learning_rate: lr,
             };
+            if !metrics.test_bce.is_finite() {
+                return Err(TrainError::NonFinite {
+                    epoch,
+                    batch: batches_per_epoch,
+                    value: metrics.test_bce,
+                    run_dir: self.dir.path().to_path_buf(),
+                });
+            }
             let is_best = self
                 .progress
                 .best_test_bce
                 .is_none_or(|b| metrics.test_bce < b);
             self.log.push(metrics.clone());
+            let adam_step = self.adam.step_count();
             self.progress = Progress {
                 epoch: epoch + 1,
-                adam_step: self.adam.step_count(),
+                adam_step,
                 best_test_bce: if is_best {
                     Some(metrics.test_bce)
                 } else {
                     self.progress.best_test_bce
                 },
+                best_step: if is_best {
+                    Some(adam_step)
+                } else {
+                    self.progress.best_step
+                },
                 ..Progress::default()
             };
-            self.save_checkpoint()?;
+            let model_bytes = self.save_checkpoint(epoch)?;
             if is_best {
-                self.save_model(&self.run_dir.join(files::BEST_MODEL))?;
+                self.export(files::BEST_MODEL, &model_bytes)?;
             }
-            self.log.write(&self.run_dir)?;
-            plot_losses(
-                self.log.epochs(),
-                &self.run_dir.join(files::LOSS_PLOT),
-                &format!("CAE training, λ = {}", cfg.lambda),
-            )?;
-            self.save_reconstructions(&test)?;
+            self.write_figures(&test)?;
             observer.on_epoch_end(&metrics, is_best);
             if stop.load(Ordering::SeqCst) && epoch < cfg.epochs {
                 return Err(TrainError::Interrupted {
                     epoch: epoch + 1,
                     batches_done: 0,
-                    run_dir: self.run_dir.clone(),
+                    run_dir: self.dir.path().to_path_buf(),
                 });
             }
         }
         Ok(TrainSummary {
-            run_dir: self.run_dir.clone(),
+            run_dir: self.dir.path().to_path_buf(),
             last: self.log.last().cloned(),
             best_test_bce: self.progress.best_test_bce,
         })
     }
 
-    fn save_model(&self, path: &Path) -> Result<(), TrainError> {
+    /// Commits a checkpoint of the current state (refusing non-finite weights), then exports
+    /// its model as `model.safetensors`; returns the model file's bytes.
+    fn save_checkpoint(&mut self, epoch: usize) -> Result<Vec<u8>, TrainError> {
+        self.check_finite_weights(epoch)?;
         let meta = BTreeMap::from([(
             PROGRESS_KEY.to_string(),
             self.progress.adam_step.to_string(),
         )]);
-        save_model(path, &self.run.model, &self.varmap, &meta)?;
-        Ok(())
-    }
-
-    /// Model first, then optimizer state: both carry the step count, checked on resume.
-    fn save_checkpoint(&self) -> Result<(), TrainError> {
-        self.save_model(&self.run_dir.join(files::LAST_MODEL))?;
+        let model_bytes = model_to_bytes(&self.run.model, &self.varmap, &meta)?;
         let meta = BTreeMap::from([(
             PROGRESS_KEY.to_string(),
             serde_json::to_string(&self.progress).expect("progress always serialises"),
         )]);
-        write_tensors(
-            &self.run_dir.join(files::STATE),
-            &self.adam.state_tensors()?,
-            &meta,
+        let state_bytes = tensors_to_bytes(&self.adam.state_tensors()?, &meta)?;
+        let metrics = self.log.to_jsonl();
+        self.dir.commit_checkpoint(
+            self.checkpoint + 1,
+            &[
+                (files::LAST_MODEL, &model_bytes),
+                (files::STATE, &state_bytes),
+                (METRICS_JSONL, &metrics),
+            ],
         )?;
+        self.checkpoint += 1;
+        self.export(files::LAST_MODEL, &model_bytes)?;
+        Ok(model_bytes)
+    }
+
+    fn check_finite_weights(&self, epoch: usize) -> Result<(), TrainError> {
+        for (name, var) in named_vars(&self.varmap) {
+            let values = var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+            if values.iter().any(|v| !v.is_finite()) {
+                return Err(TrainError::NonFiniteWeights {
+                    epoch,
+                    tensor: name,
+                    run_dir: self.dir.path().to_path_buf(),
+                });
+            }
+        }
         Ok(())
+    }
+
+    /// Writes one of the files users read, atomically.
+    fn export(&self, name: &str, bytes: &[u8]) -> Result<(), TrainError> {
+        let path = self.dir.join(name);
+        write_atomic(&path, bytes).map_err(|e| TrainError::RunDir {
+            path,
+            message: format!("cannot write the file: {e}"),
+        })
+    }
+
+    /// The metrics files and the figures, from the log and the current model.
+    fn write_figures(&self, test: &Dataset) -> Result<(), TrainError> {
+        self.log.write(self.dir.path())?;
+        plot_losses(
+            self.log.epochs(),
+            &self.dir.join(files::LOSS_PLOT),
+            &format!("CAE training, λ = {}", self.run.train.lambda),
+        )?;
+        self.save_reconstructions(test)
     }
 
     fn save_reconstructions(&self, test: &Dataset) -> Result<(), TrainError> {
@@ -378,7 +532,7 @@ impl Trainer {
             n,
             test.cols(),
             test.rows(),
-            &self.run_dir.join(files::RECONSTRUCTIONS),
+            &self.dir.join(files::RECONSTRUCTIONS),
         )?;
         Ok(())
     }
@@ -387,7 +541,7 @@ impl Trainer {
 impl std::fmt::Debug for Trainer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Trainer")
-            .field("run_dir", &self.run_dir)
+            .field("run_dir", &self.dir.path())
             .field("run", &self.run)
             .field("progress", &self.progress)
             .finish_non_exhaustive()

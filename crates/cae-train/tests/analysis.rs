@@ -432,7 +432,8 @@ fn per_class_bce_weights_add_up_to_the_overall_bce() {
     // The classes differ, and the overall BCE is the trainer's evaluation.
     assert!(report.per_class[0].2 != report.per_class[1].2);
     let eval = cae_train::evaluate(&model, &data, 128, &DEV).unwrap();
-    assert_close(report.overall_bce, eval.bce, 1e-5, "against evaluate()");
+    // One computation (`sample_bce`, summed in f64) in other batch sizes: the same figure.
+    assert_close(report.overall_bce, eval.bce, 1e-7, "against evaluate()");
     let fro = analysis::mean_jacobian_frobenius(&model, &data, &DEV).unwrap();
     assert_close(
         fro,
