@@ -34,9 +34,7 @@ fn a_huge_accepted_image_is_processed_in_bounded_memory() {
         for y in 0..SIDE {
             // A dark vertical bar: a "1".
             let ink = (1500..6500).contains(&y);
-            for x in 3800..4200 {
-                row[x] = if ink { 20 } else { 240 };
-            }
+            row[3800..4200].fill(if ink { 20 } else { 240 });
             std::io::Write::write_all(&mut stream, &row).unwrap();
         }
         stream.finish().unwrap();
