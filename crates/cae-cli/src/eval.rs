@@ -114,6 +114,17 @@ pub fn run(args: EvalArgs, quiet: bool) -> Result<()> {
     }
     let device = cae_core::device(&args.device)
         .with_context(|| format!("cannot use --device {}", args.device))?;
+    let (data, limit) = (&args.data, args.test_limit);
+    if crate::eval_classifier::run_if_classifiers(
+        &args.weights,
+        data,
+        limit,
+        args.json,
+        &device,
+        quiet,
+    )? {
+        return Ok(());
+    }
 
     // Every model is loaded before any data is read, so a bad file fails fast.
     let sources: Vec<ModelSource> = if args.weights.is_empty() {

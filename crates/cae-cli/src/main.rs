@@ -1,10 +1,14 @@
 //! `cae-cli`: train and use contractive autoencoders. A thin layer over the `cae-*` library crates.
+mod classify;
 mod data;
 mod encode;
 mod eval;
+mod eval_classifier;
+mod finetune;
 mod logging;
 mod outputs;
 mod reconstruct;
+mod stack;
 mod train;
 mod weights;
 
@@ -64,6 +68,11 @@ enum Command {
     /// Measure a trained model: reconstruction, contraction, Jacobian spectrum, linear-probe
     /// accuracy of its codes, tangents; several models side by side.
     Eval(eval::EvalArgs),
+    /// Fine-tune a pretrained CAE's encoder plus a softmax layer on the labels (a classifier;
+    /// with --tangent-prop the Manifold Tangent Classifier).
+    Finetune(finetune::FinetuneArgs),
+    /// Print the digit a fine-tuned classifier sees in each image, with its probabilities.
+    Classify(classify::ClassifyArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -75,6 +84,8 @@ fn main() -> std::process::ExitCode {
         Command::Reconstruct(args) => reconstruct::run(args),
         Command::Encode(args) => encode::run(args),
         Command::Eval(args) => eval::run(args, cli.quiet),
+        Command::Finetune(args) => finetune::run(args, cli.quiet),
+        Command::Classify(args) => classify::run(args),
         Command::Presets => {
             for (name, about) in cae_core::PRESETS {
                 let mark = if name == cae_core::DEFAULT_PRESET {

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
-use cae_core::CaeConfig;
+use cae_core::{CaeConfig, HessianPenalty};
 use cae_data::{DatasetSource, Split};
 use cae_train::artifacts::EpochMetrics;
 use cae_train::{
@@ -16,7 +16,7 @@ use clap::Args;
 use crate::data::DataArgs;
 use indicatif::{ProgressBar, ProgressStyle};
 
-const DEFAULT_DATASET: &str = "mnist";
+pub(crate) const DEFAULT_DATASET: &str = "mnist";
 const DEFAULT_SCHEDULE: &str = "constant";
 
 /// The settings flags leave unset take the defaults of a fresh run (`TrainConfig::default()`),
@@ -26,51 +26,67 @@ const DEFAULT_SCHEDULE: &str = "constant";
 pub struct TrainArgs {
     /// Model preset (see `cae-cli presets`) [default: rifai2011-untied].
     #[arg(long)]
-    preset: Option<String>,
+    pub(crate) preset: Option<String>,
     /// Total number of epochs [default: 20]. With --resume: the new total, whatever it was.
     #[arg(long)]
-    epochs: Option<usize>,
+    pub(crate) epochs: Option<usize>,
     /// Minibatch size [default: 600].
     #[arg(long)]
-    batch_size: Option<usize>,
+    pub(crate) batch_size: Option<usize>,
     /// Adam learning rate [default: 0.005]. With --resume: the rate from here on.
     #[arg(long)]
-    lr: Option<f64>,
+    pub(crate) lr: Option<f64>,
     /// Learning-rate schedule: `constant` or `cosine` (decays to 1% of --lr by the last step)
     /// [default: constant].
     #[arg(long)]
-    schedule: Option<String>,
+    pub(crate) schedule: Option<String>,
     /// Weight λ of the Jacobian penalty (0 trains a plain autoencoder) [default: 0.0001].
     #[arg(long = "lambda", allow_negative_numbers = true)]
-    lambda: Option<f64>,
+    pub(crate) lambda: Option<f64>,
     /// Seed of the initial weights, the shuffling and the probes [default: 42].
     #[arg(long)]
-    seed: Option<u64>,
+    pub(crate) seed: Option<u64>,
     /// `mnist`, `fashion-mnist`, or a directory of IDX files (train-* and t10k-*) [default: mnist].
     #[arg(long)]
-    dataset: Option<String>,
+    pub(crate) dataset: Option<String>,
     /// Where datasets are cached (default: $CAE_DATA_DIR, else the per-user cache directory).
     #[arg(long)]
-    data_dir: Option<PathBuf>,
+    pub(crate) data_dir: Option<PathBuf>,
     /// Never download; fail with instructions if the data is missing.
     #[arg(long)]
-    offline: bool,
+    pub(crate) offline: bool,
     /// Run directory (default: runs/<preset>-<unix time>).
     #[arg(long, conflicts_with = "resume")]
-    out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     /// `auto`, `cpu`, `cuda`, `cuda:N` or `metal`.
     #[arg(long, default_value = "auto")]
-    device: String,
+    pub(crate) device: String,
     /// Continue the run in this directory from its last checkpoint, on its saved dataset and
     /// settings.
     #[arg(long)]
-    resume: Option<PathBuf>,
+    pub(crate) resume: Option<PathBuf>,
     /// Train on the first N training images only.
     #[arg(long)]
-    train_limit: Option<usize>,
+    pub(crate) train_limit: Option<usize>,
     /// Evaluate on the first N test images only.
     #[arg(long)]
-    test_limit: Option<usize>,
+    pub(crate) test_limit: Option<usize>,
+    /// Train a one-layer CAE on the codes of this model (a run directory or a model file) and
+    /// save the two as one stacked model (greedy layer-wise pretraining); --preset is not used.
+    #[arg(long, value_name = "RUN_OR_MODEL", conflicts_with_all = ["resume", "preset"])]
+    pub(crate) stack_on: Option<PathBuf>,
+    /// Code units of the layer trained with --stack-on.
+    #[arg(long, default_value_t = 1000, requires = "stack_on")]
+    pub(crate) code_dim: usize,
+    /// Weight γ of the CAE+H term γ·E‖J(x) − J(x + ε)‖²_F (Rifai et al., ECML 2011); off unless set.
+    #[arg(long, value_name = "GAMMA", conflicts_with = "resume")]
+    pub(crate) hessian_gamma: Option<f64>,
+    /// Standard deviation σ of the Gaussian corruption ε of CAE+H.
+    #[arg(long, default_value_t = 0.1, requires = "hessian_gamma")]
+    pub(crate) hessian_sigma: f64,
+    /// Corrupted copies of each input per step for CAE+H.
+    #[arg(long, default_value_t = 4, requires = "hessian_gamma")]
+    pub(crate) hessian_copies: usize,
 }
 
 impl TrainArgs {
@@ -88,7 +104,7 @@ impl TrainArgs {
         })
     }
 
-    fn train_config(&self) -> Result<TrainConfig> {
+    pub(crate) fn train_config(&self) -> Result<TrainConfig> {
         let d = TrainConfig::default();
         let cfg = TrainConfig {
             epochs: self.epochs.unwrap_or(d.epochs),
@@ -99,13 +115,18 @@ impl TrainArgs {
             seed: self.seed.unwrap_or(d.seed),
             train_limit: self.train_limit,
             test_limit: self.test_limit,
+            hessian: self.hessian_gamma.map(|gamma| HessianPenalty {
+                gamma,
+                sigma: self.hessian_sigma,
+                copies: self.hessian_copies,
+            }),
             ..d
         };
         cfg.validate()?;
         Ok(cfg)
     }
 
-    fn data(&self, dataset: String) -> DataArgs {
+    pub(crate) fn data(&self, dataset: String) -> DataArgs {
         DataArgs {
             dataset,
             data_dir: self.data_dir.clone(),
@@ -196,7 +217,7 @@ fn schedule_name(schedule: LrSchedule) -> String {
 }
 
 /// How a run records its dataset: the built-in names, or a directory's absolute path.
-fn canonical_dataset(name: &str) -> String {
+pub(crate) fn canonical_dataset(name: &str) -> String {
     match name.parse::<DatasetSource>() {
         Ok(DatasetSource::Dir(dir)) => std::fs::canonicalize(&dir)
             .unwrap_or(dir)
@@ -210,6 +231,9 @@ fn canonical_dataset(name: &str) -> String {
 pub fn run(args: TrainArgs, quiet: bool) -> Result<()> {
     // Everything the user typed is checked before any data is read or any file written.
     let device = cae_core::device(&args.device)?;
+    if let Some(base) = &args.stack_on {
+        return crate::stack::run(&args, base, &device, quiet);
+    }
     let (mut trainer, train, test) = match &args.resume {
         Some(dir) => {
             let saved = SavedRun::read(dir).map_err(hint)?;
@@ -247,20 +271,7 @@ pub fn run(args: TrainArgs, quiet: bool) -> Result<()> {
     };
     tracing::info!(run_dir = %trainer.run_dir().display(), "training");
 
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        ctrlc::set_handler(move || {
-            if stop.swap(true, Ordering::SeqCst) {
-                eprintln!("\nsecond interrupt: exiting without saving the current batch");
-                std::process::exit(130);
-            }
-            eprintln!(
-                "\ninterrupt: finishing this batch and saving (press Ctrl-C again to quit now)"
-            );
-        })
-        .context("cannot install the Ctrl-C handler")?;
-    }
+    let stop = stop_on_ctrl_c()?;
     let mut observer = Progress::new(!quiet && std::io::stderr().is_terminal());
     let summary = trainer
         .fit(&train, &test, &mut observer, &stop)
@@ -280,7 +291,7 @@ pub fn run(args: TrainArgs, quiet: bool) -> Result<()> {
 }
 
 /// The library's facts, with what the user can do about them on this command line.
-fn hint(error: TrainError) -> anyhow::Error {
+pub(crate) fn hint(error: TrainError) -> anyhow::Error {
     let dir = |d: &Path| d.display().to_string();
     let advice = match &error {
         TrainError::Interrupted { run_dir, .. } => {
@@ -309,7 +320,7 @@ fn hint(error: TrainError) -> anyhow::Error {
     anyhow!("{error}\n  hint: {advice}")
 }
 
-fn default_run_dir(preset: &str) -> PathBuf {
+pub(crate) fn default_run_dir(preset: &str) -> PathBuf {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -318,7 +329,7 @@ fn default_run_dir(preset: &str) -> PathBuf {
 }
 
 /// Progress bars on a terminal, plain log lines otherwise (CI, pipes).
-struct Progress {
+pub(crate) struct Progress {
     bars: bool,
     bar: Option<ProgressBar>,
     batches_per_epoch: usize,
@@ -326,7 +337,7 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(bars: bool) -> Self {
+    pub(crate) fn new(bars: bool) -> Self {
         Self {
             bars,
             bar: None,
@@ -406,4 +417,23 @@ impl TrainObserver for Progress {
             if is_best { "  (best)" } else { "" }
         );
     }
+}
+
+/// A flag set by the first Ctrl-C (the run saves and stops); a second one exits at once.
+pub(crate) fn stop_on_ctrl_c() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                eprintln!("\nsecond interrupt: exiting without saving the current batch");
+                std::process::exit(130);
+            }
+            eprintln!(
+                "\ninterrupt: finishing this batch and saving (press Ctrl-C again to quit now)"
+            );
+        })
+        .context("cannot install the Ctrl-C handler")?;
+    }
+    Ok(stop)
 }

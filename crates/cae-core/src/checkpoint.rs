@@ -12,7 +12,7 @@ use crate::{param_specs, CaeConfig, CaeError, ContractiveAutoencoder, Result};
 pub const CONFIG_KEY: &str = "cae.config";
 /// Metadata key holding the file format version.
 pub const FORMAT_KEY: &str = "cae.format";
-const FORMAT_VERSION: &str = "1";
+pub(crate) const FORMAT_VERSION: &str = "1";
 /// The format versions this build reads (a file without the key predates it and is version 1).
 const READABLE_FORMATS: [&str; 1] = [FORMAT_VERSION];
 
@@ -255,15 +255,7 @@ fn first_non_finite(t: &Tensor) -> Result<Option<usize>> {
 impl LoadedModel {
     /// The model, computing in `dtype`.
     pub fn model(&self, dtype: DType, device: &Device) -> Result<ContractiveAutoencoder> {
-        let tensors = self
-            .tensors
-            .iter()
-            .map(|(k, v)| Ok((k.clone(), v.to_dtype(dtype)?.to_device(device)?)))
-            .collect::<Result<HashMap<_, _>>>()?;
-        ContractiveAutoencoder::new(
-            &self.config,
-            VarBuilder::from_tensors(tensors, dtype, device),
-        )
+        ContractiveAutoencoder::new(&self.config, weights_on(&self.tensors, dtype, device)?)
     }
 
     /// Trainable variables holding these weights, and the model reading them (to resume training).
@@ -331,4 +323,17 @@ impl ContractiveAutoencoder {
     pub fn load(path: &Path, dtype: DType, device: &Device) -> Result<Self> {
         read_model(path, device)?.model(dtype, device)
     }
+}
+
+/// A `VarBuilder` reading copies of `tensors` in `dtype` on `device`.
+pub(crate) fn weights_on<'a>(
+    tensors: &HashMap<String, Tensor>,
+    dtype: DType,
+    device: &Device,
+) -> Result<VarBuilder<'a>> {
+    let tensors = tensors
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), v.to_dtype(dtype)?.to_device(device)?)))
+        .collect::<Result<HashMap<_, _>>>()?;
+    Ok(VarBuilder::from_tensors(tensors, dtype, device))
 }

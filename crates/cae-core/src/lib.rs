@@ -49,6 +49,7 @@ mod activation;
 pub mod atomic;
 mod bias_op;
 mod checkpoint;
+mod classifier;
 mod config;
 mod conv;
 mod conv_kernel;
@@ -59,6 +60,7 @@ mod error;
 mod fastmath;
 mod fused;
 mod gram_op;
+mod hessian;
 mod host;
 mod init;
 mod kernels;
@@ -76,6 +78,8 @@ mod simd;
 /// of the supported API.
 #[doc(hidden)]
 pub mod sparse;
+mod stack;
+mod tangents;
 
 pub use activation::Activation;
 pub use atomic::write_atomic;
@@ -83,15 +87,21 @@ pub use checkpoint::{
     model_from_bytes, model_to_bytes, read_model, read_tensors, save_model, tensors_from_bytes,
     tensors_to_bytes, write_tensors, LoadedModel, TensorFile, CONFIG_KEY, FORMAT_KEY,
 };
+pub use classifier::{
+    is_classifier, read_classifier, save_classifier, Classifier, ClassifierConfig,
+    LoadedClassifier, CLASSIFIER_KEY,
+};
 pub use config::{
     Architecture, CaeConfig, ConvConfig, ConvLayer, MlpConfig, PenaltyMethod, WeightInit,
     DEFAULT_PRESET, PRESETS,
 };
 pub use device::{describe as describe_device, device};
 pub use error::{CaeError, Result};
+pub use hessian::HessianPenalty;
 pub use host::HostF32;
 pub use init::init_varmap;
 pub use kernels::Kernels;
 pub use loss::{bce_elements, bce_with_logits, row_means_f64, sum_f64, to_host_f64};
 pub use model::{ContractiveAutoencoder, Loss, StepOutput, AUTOGRAD_ROWS_PER_PASS, DEFAULT_DTYPE};
 pub use params::{param_count, param_specs, ParamSpec};
+pub use stack::{layer_on_codes, stack_models};

@@ -250,6 +250,40 @@ impl Mlp {
     }
 }
 
+impl Mlp {
+    /// Per-sample `‖J(x₁) − J(x₂)‖²_F`, `[B]`, from the traces of two batches of inputs, exact.
+    ///
+    /// One layer: `J(x) = diag(g'(a)) W`, so the difference is `Σ_j (g'(a₁)_j − g'(a₂)_j)² ‖W_j‖²`,
+    /// the closed form of the first-order penalty with the derivatives' difference in place of the
+    /// derivatives. Deeper: the two Jacobians, subtracted.
+    pub fn jacobian_difference_sq_norm(&self, first: &Trace, second: &Trace) -> Result<Tensor> {
+        if let [layer] = self.encoder.as_slice() {
+            let row_sq = layer.weight.sqr()?.sum_keepdim(1)?; // [H, 1]
+            let diff = (&first.derivatives[0] - &second.derivatives[0])?;
+            return diff.sqr()?.matmul(&row_sq)?.squeeze(1);
+        }
+        (self.jacobian(first)? - self.jacobian(second)?)?
+            .sqr()?
+            .sum((1, 2))
+    }
+
+    /// `Jᵀ u` for code-space vectors `u: [P, B, code]` → `[P, B, input]`, by propagating them
+    /// from the code down to the input (`Jᵀ = W_1ᵀ D_1 ⋯ W_Lᵀ D_L`).
+    pub fn vjp(&self, trace: &Trace, u: &Tensor) -> Result<Tensor> {
+        let (p, b, code) = u.dims3()?;
+        let mut t = u.reshape((p * b, code))?;
+        for (l, layer) in self.encoder.iter().enumerate().rev() {
+            let width = t.dim(1)?;
+            t = t
+                .reshape((p, b, width))?
+                .broadcast_mul(&trace.derivatives[l].unsqueeze(0)?)?
+                .reshape((p * b, width))?
+                .matmul(&layer.weight)?;
+        }
+        t.reshape((p, b, ()))
+    }
+}
+
 /// Last-axis helper shared by the model: sum of squares per sample of a `[P, B, C]` tangent batch → `[B]`.
 pub(crate) fn mean_probe_sq_norm(jv: &Tensor) -> Result<Tensor> {
     jv.sqr()?.sum(D::Minus1)?.mean(0)

@@ -128,6 +128,10 @@ impl ContractiveAutoencoder {
         *self.lock_rng() = ChaCha8Rng::seed_from_u64(seed);
     }
 
+    pub(crate) fn probe_generator(&self) -> std::sync::MutexGuard<'_, ChaCha8Rng> {
+        self.lock_rng()
+    }
+
     fn lock_rng(&self) -> std::sync::MutexGuard<'_, ChaCha8Rng> {
         // A panic while drawing probes cannot leave the generator in a broken state.
         self.probe_rng.lock().unwrap_or_else(|e| e.into_inner())
@@ -273,16 +277,29 @@ impl ContractiveAutoencoder {
     /// (the loss is a mean over samples), with the memory of the saved activations bounded by the
     /// slice rather than the batch.
     pub fn autograd_step(&self, x: &Tensor, lambda: f64) -> Result<StepOutput> {
+        self.sliced_autograd_step(x, lambda, |slice| Ok((self.loss(slice, lambda)?, None)))
+    }
+
+    /// The step of [`Self::autograd_step`] for an objective of a slice of the batch (a mean over
+    /// its samples): the CAE's loss with weight `lambda`, and any further penalty term already
+    /// inside the loss's total (a scalar mean over the slice, reported with the penalty).
+    pub(crate) fn sliced_autograd_step(
+        &self,
+        x: &Tensor,
+        lambda: f64,
+        objective: impl Fn(&Tensor) -> Result<(Loss, Option<Tensor>)>,
+    ) -> Result<StepOutput> {
         let batch = x.dim(0)?;
         let parameters = self.named_parameters();
         let mut gradients: HashMap<String, Tensor> = HashMap::new();
         // Summed over the slices in f64, then divided: the reported figures lose no digits.
         let (mut bce_sum, mut bce_terms, mut sq_norm_sum) = (0.0, 0usize, 0.0);
+        let mut extra_sum = 0.0;
         for start in (0..batch.max(1)).step_by(AUTOGRAD_ROWS_PER_PASS) {
             let rows = AUTOGRAD_ROWS_PER_PASS.min(batch - start);
             // A whole batch is one slice with share 1, exactly as without slicing.
             let share = rows as f64 / batch as f64;
-            let loss = self.loss(&x.narrow(0, start, rows)?, lambda)?;
+            let (loss, extra) = objective(&x.narrow(0, start, rows)?)?;
             let grads = (&loss.total * share)?.backward()?;
             for (name, t) in &parameters {
                 let g = match grads.get(t) {
@@ -298,10 +315,13 @@ impl ContractiveAutoencoder {
             bce_sum += sum_f64(&loss.bce_elements)?;
             bce_terms += loss.bce_elements.elem_count();
             sq_norm_sum += sum_f64(&loss.sample_jacobian_sq_norms)?;
+            if let Some(extra) = &extra {
+                extra_sum += sum_f64(extra)? * rows as f64;
+            }
         }
         let bce = bce_sum / bce_terms.max(1) as f64;
         let sq_norm = sq_norm_sum / batch.max(1) as f64;
-        let penalty = lambda * sq_norm;
+        let penalty = lambda * sq_norm + extra_sum / batch.max(1) as f64;
         Ok(StepOutput {
             bce,
             penalty,
@@ -359,6 +379,14 @@ impl ContractiveAutoencoder {
                 mean_probe_sq_norm(&self.jvp_of(encoded, &v)?)?
             }
         })
+    }
+
+    /// The MLP network, for the penalties and products defined on MLP encoders only.
+    pub(crate) fn mlp_network(&self) -> Option<&Mlp> {
+        match &self.network {
+            Network::Mlp(m) => Some(m),
+            Network::Conv(_) => None,
+        }
     }
 
     fn mlp(&self) -> &Mlp {

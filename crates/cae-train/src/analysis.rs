@@ -33,6 +33,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::figures::{self, FigureError, FONT_FAMILY};
+use crate::spectrum::{mean_spectrum, point_spectra, SpectrumSignature, SIGNATURE_RANKS};
 use crate::TrainError;
 
 /// Samples per forward pass when a function walks a whole [`Dataset`].
@@ -662,6 +663,9 @@ pub struct EvalReport {
     pub contraction: Vec<(f64, f64)>,
     /// Mean sorted singular values of `J(x)`, see [`singular_value_spectrum`].
     pub spectrum: Vec<f64>,
+    /// How steep the spectrum is: `σ_k/σ_1` and the effective rank, on the same points.
+    #[serde(default)]
+    pub spectrum_signature: Option<SpectrumSignature>,
     /// Fraction of saturated code units; `None` unless the code units are sigmoids.
     pub saturation: Option<f64>,
     /// Linear probe on the codes; `None` when skipped (no training set or 0 epochs).
@@ -688,6 +692,10 @@ pub fn analyse(
         )?),
         _ => None,
     };
+    let spectra = point_spectra(model, &first(opts.spectrum_points)?)?;
+    if spectra.is_empty() || opts.spectrum_k == 0 {
+        return Err(invalid("the spectrum needs at least one point and k ≥ 1"));
+    }
     Ok(EvalReport {
         samples: test.len(),
         reconstruction: reconstruction_by_class(model, test, device)?,
@@ -699,7 +707,8 @@ pub fn analyse(
             opts.samples_per_point,
             opts.seed,
         )?,
-        spectrum: singular_value_spectrum(model, &first(opts.spectrum_points)?, opts.spectrum_k)?,
+        spectrum: mean_spectrum(&spectra, opts.spectrum_k),
+        spectrum_signature: Some(SpectrumSignature::of(&spectra)),
         saturation: if codes_are_sigmoid(model) {
             Some(saturation(model, test, device)?)
         } else {
@@ -763,6 +772,18 @@ pub fn render_table(reports: &[(&str, &EvalReport)]) -> String {
             r.spectrum.get(i).map(|s| format!("{s:.4}"))
         });
     }
+    for k in SIGNATURE_RANKS {
+        row(format!("σ_{k}/σ_1"), &|r| {
+            let signature = r.spectrum_signature.as_ref()?;
+            let ratio = signature.ratios.iter().find(|(rank, _)| *rank == k)?;
+            Some(format!("{:.4}", ratio.1))
+        });
+    }
+    row("effective rank".into(), &|r| {
+        r.spectrum_signature
+            .as_ref()
+            .map(|s| format!("{:.2}", s.effective_rank))
+    });
     let mut labels: Vec<u8> = reports
         .iter()
         .flat_map(|(_, r)| r.reconstruction.per_class.iter().map(|c| c.0))

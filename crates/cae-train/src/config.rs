@@ -1,3 +1,5 @@
+use cae_core::{ContractiveAutoencoder, HessianPenalty, StepOutput};
+use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::optim::AdamParams;
@@ -45,6 +47,9 @@ pub struct TrainConfig {
     pub train_limit: Option<usize>,
     /// Use only the first N test samples; `None`: all.
     pub test_limit: Option<usize>,
+    /// The CAE+H term (Rifai et al., ECML 2011) added to the objective; `None`: the plain CAE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hessian: Option<HessianPenalty>,
 }
 
 impl Default for TrainConfig {
@@ -60,6 +65,7 @@ impl Default for TrainConfig {
             eval_batch_size: 1000,
             train_limit: None,
             test_limit: None,
+            hessian: None,
         }
     }
 }
@@ -104,9 +110,24 @@ impl TrainConfig {
                 ));
             }
         }
+        if let Some(h) = &self.hessian {
+            h.validate()
+                .map_err(|e| TrainError::InvalidConfig(e.to_string()))?;
+        }
         if self.train_limit == Some(0) || self.test_limit == Some(0) {
             return bad("a sample limit must be at least 1".into());
         }
         Ok(())
+    }
+}
+
+impl TrainConfig {
+    /// One step's loss and gradients on the batch `x` under this configuration's objective:
+    /// the CAE's, plus the CAE+H term when set.
+    pub fn step(&self, model: &ContractiveAutoencoder, x: &Tensor) -> cae_core::Result<StepOutput> {
+        match &self.hessian {
+            Some(h) => model.hessian_step(x, self.lambda, h),
+            None => model.loss_and_gradients(x, self.lambda),
+        }
     }
 }

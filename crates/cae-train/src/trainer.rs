@@ -346,7 +346,7 @@ impl Trainer {
                     .rate(cfg.learning_rate, global_step / total_steps);
                 // Probes depend only on (seed, epoch, batch), so a resumed run draws the same ones.
                 self.model.set_probe_seed(mix(cfg.seed, epoch, batch));
-                let step = self.model.loss_and_gradients(&x, cfg.lambda)?;
+                let step = cfg.step(&self.model, &x)?;
                 let (bce, penalty, total) = (step.bce, step.penalty, step.total);
                 if !total.is_finite() {
                     return Err(TrainError::NonFinite {
@@ -565,7 +565,7 @@ fn limit(data: &Dataset, n: Option<usize>) -> Cow<'_, Dataset> {
 }
 
 /// A 64-bit seed for (seed, epoch, batch) (splitmix64 finaliser).
-fn mix(seed: u64, epoch: usize, batch: usize) -> u64 {
+pub(crate) fn mix(seed: u64, epoch: usize, batch: usize) -> u64 {
     let mut z = seed ^ ((epoch as u64) << 32) ^ batch as u64;
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

@@ -1,0 +1,143 @@
+//! `cae-cli finetune`: a pretrained CAE's encoder plus a softmax layer, trained on labels (Adam,
+//! early stopping on the last training images), optionally as a Manifold Tangent Classifier.
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use cae_data::Split;
+use cae_train::{error_rate, finetune, FinetuneConfig, TangentProp};
+use candle_core::DType;
+use clap::Args;
+
+use crate::data::DataArgs;
+use crate::weights::{DEFAULT_MODEL, DEFAULT_MODEL_NAME};
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+The validation split (the last --validation training images) chooses the epoch that is kept; \
+the test set is measured once, at the end, on the kept weights. With --tangent-prop the \
+classifier is the Manifold Tangent Classifier (Rifai et al., NIPS 2011): the pretrained \
+encoder's --tangents leading Jacobian directions at each training image are found first (kept in \
+memory: images × tangents × 784 × 4 bytes), and the output's change along them is penalised.")]
+pub struct FinetuneArgs {
+    /// The pretrained model (a model file written by `cae-cli train`, stacked or not; default:
+    /// the model built into this binary).
+    #[arg(long, value_name = "FILE", conflicts_with = "random_init")]
+    weights: Option<PathBuf>,
+    /// Start from freshly initialised weights of this preset instead of a pretrained model (the
+    /// baseline: the same network trained from random initialisation).
+    #[arg(long, value_name = "PRESET")]
+    random_init: Option<String>,
+    /// Where to write the classifier file (must not exist).
+    #[arg(long, value_name = "FILE", default_value = "classifier.safetensors")]
+    out: PathBuf,
+    /// The most epochs.
+    #[arg(long, default_value_t = FinetuneConfig::default().max_epochs)]
+    epochs: usize,
+    /// Stop after this many epochs without a lower validation error.
+    #[arg(long, default_value_t = FinetuneConfig::default().patience)]
+    patience: usize,
+    #[arg(long, default_value_t = FinetuneConfig::default().batch_size)]
+    batch_size: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = FinetuneConfig::default().learning_rate)]
+    lr: f64,
+    /// The last N training images are the validation split.
+    #[arg(long, default_value_t = FinetuneConfig::default().validation)]
+    validation: usize,
+    #[arg(long, default_value_t = FinetuneConfig::default().seed)]
+    seed: u64,
+    /// Use only the first N training images (the validation split is their last --validation).
+    #[arg(long)]
+    train_limit: Option<usize>,
+    /// Measure the test error on the first N test images only.
+    #[arg(long)]
+    test_limit: Option<usize>,
+    /// Weight of the tangent-propagation penalty (Manifold Tangent Classifier); off unless set.
+    #[arg(long, value_name = "WEIGHT")]
+    tangent_prop: Option<f64>,
+    /// Tangents per training image for --tangent-prop.
+    #[arg(long, default_value_t = 10, requires = "tangent_prop")]
+    tangents: usize,
+    /// Subspace-iteration steps that find the tangents.
+    #[arg(long, default_value_t = 10, requires = "tangent_prop")]
+    tangent_iterations: usize,
+    #[command(flatten)]
+    data: DataArgs,
+    /// `auto`, `cpu`, `cuda`, `cuda:N` or `metal`.
+    #[arg(long, default_value = "auto")]
+    device: String,
+}
+
+pub fn run(args: FinetuneArgs, quiet: bool) -> Result<()> {
+    let cfg = FinetuneConfig {
+        max_epochs: args.epochs,
+        patience: args.patience,
+        batch_size: args.batch_size,
+        learning_rate: args.lr,
+        validation: args.validation,
+        seed: args.seed,
+        train_limit: args.train_limit,
+        tangent_prop: args.tangent_prop.map(|weight| TangentProp {
+            weight,
+            tangents: args.tangents,
+            iterations: args.tangent_iterations,
+        }),
+        ..FinetuneConfig::default()
+    };
+    cfg.validate()?;
+    if args.test_limit == Some(0) {
+        bail!("--test-limit must be at least 1");
+    }
+    if args.out.exists() {
+        bail!(
+            "{} already exists; pick another --out (nothing is overwritten)",
+            args.out.display()
+        );
+    }
+    let device = cae_core::device(&args.device)
+        .with_context(|| format!("cannot use --device {}", args.device))?;
+    let base = match (&args.weights, &args.random_init) {
+        (Some(path), _) => cae_core::read_model(path, &device)
+            .with_context(|| format!("cannot load the pretrained model {}", path.display()))?,
+        (None, Some(preset)) => {
+            let config = cae_core::CaeConfig::preset(preset)?;
+            let varmap = cae_core::init_varmap(&config, args.seed, DType::F32, &device)?;
+            cae_train::loaded_from_varmap(&config, &varmap)?
+        }
+        (None, None) => {
+            cae_core::model_from_bytes(DEFAULT_MODEL, Path::new(DEFAULT_MODEL_NAME), &device)?
+        }
+    };
+    let train = args.data.load(Split::Train, !quiet)?;
+    let test = args.data.load(Split::Test, !quiet)?;
+    let test = match args.test_limit {
+        Some(n) => test.take(n),
+        None => test,
+    };
+    let summary = finetune(&base, &cfg, &train, &args.out, &device, &mut |e| {
+        tracing::info!(
+            "epoch {:>3}  train loss {:.5} tangent penalty {:.5} | validation error {:.2}% | {:.1} s",
+            e.epoch,
+            e.train_loss,
+            e.tangent_penalty,
+            100.0 * e.validation_error,
+            e.seconds
+        );
+    })?;
+    let classifier =
+        cae_core::read_classifier(&args.out, &device)?.classifier(DType::F32, &device)?;
+    let test_error = error_rate(&classifier, &test, 0..test.len(), &device)?;
+    let train_seconds: f64 = summary.epochs.iter().map(|e| e.seconds).sum();
+    println!(
+        "done: kept epoch {} of {} (validation error {:.2}%), test error {:.2}% on {} images; tangents {:.1} s, fine-tuning {:.1} s; classifier {}",
+        summary.best_epoch,
+        summary.epochs.len(),
+        100.0 * summary.best_validation_error,
+        100.0 * test_error,
+        test.len(),
+        summary.tangent_seconds,
+        train_seconds,
+        args.out.display()
+    );
+    Ok(())
+}

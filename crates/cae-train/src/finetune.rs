@@ -1,0 +1,311 @@
+//! Supervised fine-tuning (Rifai et al. 2011): a pretrained CAE's encoder plus a softmax layer,
+//! every weight trained on labels with Adam, stopped early on a validation split (the last
+//! images of the training set; the test set plays no part). With [`TangentProp`] it is the
+//! Manifold Tangent Classifier (Rifai et al., NIPS 2011): the pretrained encoder's leading
+//! Jacobian directions at each training point are its tangents, and the classifier's output is
+//! penalised for changing along them.
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use cae_core::{save_classifier, Classifier, ClassifierConfig, LoadedModel};
+use cae_data::Dataset;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use serde::{Deserialize, Serialize};
+
+use crate::stack::named_vars;
+use crate::{Adam, AdamParams, TrainError};
+
+/// Metadata key of a classifier file holding its [`FinetuneConfig`] as JSON.
+pub const FINETUNE_KEY: &str = "cae.finetune";
+
+/// The Manifold Tangent Classifier's penalty: `weight × Σ_i ‖∂p/∂x · u_i‖²` over the `tangents`
+/// leading right singular directions `u_i` of the pretrained encoder's Jacobian at each training
+/// point (found by `iterations` steps of subspace iteration, once, before fine-tuning).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TangentProp {
+    pub weight: f64,
+    pub tangents: usize,
+    pub iterations: usize,
+}
+
+/// How a classifier is fine-tuned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinetuneConfig {
+    /// The most epochs; fewer when the validation error stops improving.
+    pub max_epochs: usize,
+    /// Epochs without a lower validation error before stopping.
+    pub patience: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub adam: AdamParams,
+    /// The last this many training images are the validation split, not trained on.
+    pub validation: usize,
+    /// Seeds the softmax layer's weights and the minibatch order.
+    pub seed: u64,
+    /// Use only the first N training images (before the validation split is taken).
+    pub train_limit: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tangent_prop: Option<TangentProp>,
+}
+
+impl Default for FinetuneConfig {
+    fn default() -> Self {
+        Self {
+            max_epochs: 50,
+            patience: 5,
+            batch_size: 100,
+            learning_rate: 1e-3,
+            adam: AdamParams::default(),
+            validation: 10_000,
+            seed: 42,
+            train_limit: None,
+            tangent_prop: None,
+        }
+    }
+}
+
+impl FinetuneConfig {
+    /// Rejects settings that cannot train, before any work is done.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |m: String| Err(TrainError::InvalidConfig(m));
+        if self.max_epochs == 0 || self.patience == 0 || self.batch_size == 0 {
+            return bad("epochs, patience and batch size must be at least 1".into());
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return bad(format!(
+                "the learning rate must be positive, got {}",
+                self.learning_rate
+            ));
+        }
+        if self.validation == 0 || self.train_limit == Some(0) {
+            return bad("the validation split and the training limit must be at least 1".into());
+        }
+        if let Some(t) = &self.tangent_prop {
+            if !(t.weight.is_finite() && t.weight >= 0.0) || t.tangents == 0 {
+                return bad(format!(
+                    "tangent propagation needs a weight ≥ 0 and at least one tangent, got {t:?}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One epoch of fine-tuning.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FinetuneEpoch {
+    pub epoch: usize,
+    /// Mean cross-entropy over the epoch's batches.
+    pub train_loss: f64,
+    /// Mean tangent-propagation penalty (unweighted); 0 without tangent propagation.
+    pub tangent_penalty: f64,
+    pub validation_error: f64,
+    pub seconds: f64,
+}
+
+/// The result of [`finetune`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinetuneSummary {
+    pub epochs: Vec<FinetuneEpoch>,
+    /// The epoch whose weights were saved (lowest validation error).
+    pub best_epoch: usize,
+    pub best_validation_error: f64,
+    /// Seconds spent finding the tangents (0 without tangent propagation).
+    pub tangent_seconds: f64,
+    pub classifier: PathBuf,
+}
+
+/// Fine-tunes `base`'s encoder and a new softmax layer on the labels of `train` (less its last
+/// `cfg.validation` images, the validation split) and writes the weights of the epoch with the
+/// lowest validation error to the classifier file `out`, atomically, as soon as they are found.
+/// `on_epoch` sees every epoch.
+pub fn finetune(
+    base: &LoadedModel,
+    cfg: &FinetuneConfig,
+    train: &Dataset,
+    out: &Path,
+    device: &Device,
+    on_epoch: &mut dyn FnMut(&FinetuneEpoch),
+) -> Result<FinetuneSummary, TrainError> {
+    cfg.validate()?;
+    let data = match cfg.train_limit {
+        Some(n) if n < train.len() => Cow::Owned(train.take(n)),
+        _ => Cow::Borrowed(train),
+    };
+    if cfg.validation >= data.len() || data.image_dim() != base.config.input_dim() {
+        return Err(TrainError::InvalidConfig(format!(
+            "fine-tuning needs images of {} pixels and more than the {} validation images; the training set has {} images of {} pixels",
+            base.config.input_dim(),
+            cfg.validation,
+            data.len(),
+            data.image_dim()
+        )));
+    }
+    let fit = data.len() - cfg.validation;
+    let classes = data.num_classes().max(2);
+    let weights = LoadedModel {
+        config: base.config.clone(),
+        tensors: base.tensors.clone(),
+        metadata: HashMap::new(),
+    };
+    // The variables are copies: `base` stays as it was.
+    let (_, varmap) = weights.into_trainable(DType::F32, device)?;
+    Classifier::init_head(&varmap, &base.config, classes, cfg.seed, DType::F32, device)?;
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
+    let classifier = Classifier::new(&base.config, classes, vb)?;
+    let vars = named_vars(&varmap);
+    let mut adam = Adam::new(vars.clone(), cfg.adam)?;
+
+    let tangent_started = Instant::now();
+    let tangents = match &cfg.tangent_prop {
+        Some(t) => Some(TangentCache::compute(
+            base, &data, fit, t, cfg.seed, device,
+        )?),
+        None => None,
+    };
+    let tangent_seconds = tangents
+        .as_ref()
+        .map_or(0.0, |_| tangent_started.elapsed().as_secs_f64());
+
+    let head = ClassifierConfig { classes };
+    let extra = BTreeMap::from([(
+        FINETUNE_KEY.to_string(),
+        serde_json::to_string(cfg).expect("a config always serialises"),
+    )]);
+    let batcher = cae_data::Batcher::new(cfg.batch_size).shuffle(cfg.seed);
+    let mut epochs = Vec::new();
+    let (mut best_epoch, mut best_error) = (0, f64::INFINITY);
+    for epoch in 1..=cfg.max_epochs {
+        let started = Instant::now();
+        let (mut loss_sum, mut penalty_sum) = (0.0, 0.0);
+        for indices in batcher.order(fit, epoch).chunks(cfg.batch_size) {
+            let x = data.gather_tensor(indices, device)?;
+            let labels = label_tensor(&data, indices, device)?;
+            let mut loss = classifier.cross_entropy(&x, &labels)?;
+            loss_sum += scalar(&loss)? * indices.len() as f64;
+            if let (Some(cache), Some(t)) = (&tangents, &cfg.tangent_prop) {
+                let u = cache.gather(indices, device)?;
+                let penalty = classifier.tangent_propagation(&x, &u)?.mean(0)?;
+                penalty_sum += scalar(&penalty)? * indices.len() as f64;
+                loss = (loss + (penalty * t.weight)?)?;
+            }
+            let grads = loss.backward()?;
+            let grads: HashMap<String, Tensor> = vars
+                .iter()
+                .filter_map(|(name, var)| Some((name.clone(), grads.get(var.as_tensor())?.clone())))
+                .collect();
+            adam.step(&grads, cfg.learning_rate)?;
+        }
+        let validation_error = error_rate(&classifier, &data, fit..data.len(), device)?;
+        let report = FinetuneEpoch {
+            epoch,
+            train_loss: loss_sum / fit as f64,
+            tangent_penalty: penalty_sum / fit as f64,
+            validation_error,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        on_epoch(&report);
+        epochs.push(report);
+        if validation_error < best_error {
+            (best_epoch, best_error) = (epoch, validation_error);
+            save_classifier(out, &base.config, &head, &varmap, &extra)?;
+        } else if epoch - best_epoch >= cfg.patience {
+            break;
+        }
+    }
+    Ok(FinetuneSummary {
+        epochs,
+        best_epoch,
+        best_validation_error: best_error,
+        tangent_seconds,
+        classifier: out.to_path_buf(),
+    })
+}
+
+/// The share of `range` of `data` that `classifier` gets wrong.
+pub fn error_rate(
+    classifier: &Classifier,
+    data: &Dataset,
+    range: std::ops::Range<usize>,
+    device: &Device,
+) -> Result<f64, TrainError> {
+    let mut wrong = 0usize;
+    for start in range.clone().step_by(crate::analysis::EVAL_BATCH) {
+        let end = (start + crate::analysis::EVAL_BATCH).min(range.end);
+        let predicted = classifier.predict(&data.to_tensor(start..end, device)?.detach())?;
+        wrong += predicted
+            .iter()
+            .zip(&data.labels()[start..end])
+            .filter(|(p, l)| **p != u32::from(**l))
+            .count();
+    }
+    Ok(wrong as f64 / range.len().max(1) as f64)
+}
+
+fn label_tensor(data: &Dataset, indices: &[usize], device: &Device) -> Result<Tensor, TrainError> {
+    let labels: Vec<u32> = indices
+        .iter()
+        .map(|&i| u32::from(data.labels()[i]))
+        .collect();
+    Ok(Tensor::from_vec(labels, indices.len(), device)?)
+}
+
+fn scalar(t: &Tensor) -> candle_core::Result<f64> {
+    t.to_dtype(DType::F64)?.to_scalar::<f64>()
+}
+
+/// Every training point's tangents, `k × input` values each, found once with the frozen
+/// pretrained encoder. Memory: `points × k × input × 4` bytes (MNIST, k = 10: 1.9 GB).
+struct TangentCache {
+    k: usize,
+    input: usize,
+    values: Vec<f32>,
+}
+
+/// Points per subspace-iteration batch when finding tangents.
+const TANGENT_BATCH: usize = 500;
+
+impl TangentCache {
+    fn compute(
+        base: &LoadedModel,
+        data: &Dataset,
+        points: usize,
+        t: &TangentProp,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self, TrainError> {
+        let encoder = base.model(DType::F32, device)?;
+        let (k, input) = (t.tangents, data.image_dim());
+        let mut values = vec![0f32; points * k * input];
+        for start in (0..points).step_by(TANGENT_BATCH) {
+            let end = (start + TANGENT_BATCH).min(points);
+            let x = data.to_tensor(start..end, device)?;
+            let basis = encoder.tangent_basis(&x, k, t.iterations, seed ^ start as u64)?;
+            // [k, B, input] → point-major [B, k, input].
+            let host = basis
+                .transpose(0, 1)?
+                .contiguous()?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            values[start * k * input..end * k * input].copy_from_slice(&host);
+        }
+        Ok(Self { k, input, values })
+    }
+
+    /// The tangents of the points `indices`, `[k, B, input]`.
+    fn gather(&self, indices: &[usize], device: &Device) -> Result<Tensor, TrainError> {
+        let block = self.k * self.input;
+        let mut out = Vec::with_capacity(indices.len() * block);
+        for &i in indices {
+            out.extend_from_slice(&self.values[i * block..(i + 1) * block]);
+        }
+        Ok(
+            Tensor::from_vec(out, (indices.len(), self.k, self.input), device)?
+                .transpose(0, 1)?
+                .contiguous()?,
+        )
+    }
+}

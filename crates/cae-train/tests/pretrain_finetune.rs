@@ -1,0 +1,210 @@
+//! Stacking, CAE+H training and fine-tuning end to end on small synthetic data: a fine-tuned
+//! classifier (plain or with tangent propagation) separates a separable problem perfectly; a
+//! stacked run writes a stack that is its two layers composed.
+use std::sync::atomic::AtomicBool;
+
+use cae_core::{
+    Activation, Architecture, CaeConfig, ContractiveAutoencoder, HessianPenalty, LoadedModel,
+    MlpConfig, PenaltyMethod,
+};
+use cae_train::{
+    error_rate, files, finetune, loaded_from_varmap, train_stacked_layer, FinetuneConfig,
+    RunConfig, Silent, StackRunConfig, TangentProp, TrainConfig, Trainer, FINETUNE_KEY,
+    LAYER_MODEL,
+};
+use candle_core::{DType, Device};
+
+mod common;
+use common::synthetic;
+
+fn small_cae() -> CaeConfig {
+    CaeConfig {
+        height: 8,
+        width: 8,
+        architecture: Architecture::Mlp(MlpConfig {
+            hidden: vec![],
+            code_dim: 16,
+            hidden_activation: Activation::Sigmoid,
+            code_activation: Activation::Sigmoid,
+            tied_weights: false,
+        }),
+        penalty: PenaltyMethod::Exact,
+        init: cae_core::WeightInit::Pytorch,
+    }
+}
+
+fn random_cae(seed: u64) -> LoadedModel {
+    let config = small_cae();
+    let (_, varmap) =
+        ContractiveAutoencoder::init(&config, seed, DType::F32, &Device::Cpu).unwrap();
+    loaded_from_varmap(&config, &varmap).unwrap()
+}
+
+#[test]
+fn finetuning_separates_a_separable_problem() {
+    let train = synthetic(600, 1);
+    let test = synthetic(200, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let base = random_cae(3);
+    for (name, tangent_prop) in [
+        ("plain", None),
+        (
+            "mtc",
+            Some(TangentProp {
+                weight: 0.1,
+                tangents: 3,
+                iterations: 5,
+            }),
+        ),
+    ] {
+        let cfg = FinetuneConfig {
+            max_epochs: 40,
+            patience: 40,
+            batch_size: 20,
+            learning_rate: 1e-2,
+            validation: 100,
+            tangent_prop,
+            ..FinetuneConfig::default()
+        };
+        let out = dir.path().join(format!("{name}.safetensors"));
+        let mut seen = 0;
+        let summary =
+            finetune(&base, &cfg, &train, &out, &Device::Cpu, &mut |_| seen += 1).unwrap();
+        assert_eq!(seen, summary.epochs.len());
+        assert_eq!(summary.best_validation_error, 0.0, "{name}: {summary:?}");
+        let loaded = cae_core::read_classifier(&out, &Device::Cpu).unwrap();
+        let saved: FinetuneConfig = serde_json::from_str(&loaded.metadata[FINETUNE_KEY]).unwrap();
+        assert_eq!(saved, cfg);
+        let classifier = loaded.classifier(DType::F32, &Device::Cpu).unwrap();
+        let test_error = error_rate(&classifier, &test, 0..test.len(), &Device::Cpu).unwrap();
+        assert_eq!(test_error, 0.0, "{name}");
+        if tangent_prop.is_some() {
+            assert!(summary.epochs.iter().all(|e| e.tangent_penalty > 0.0));
+        }
+    }
+    // The pretrained weights were copied, not changed.
+    let again = random_cae(3);
+    for (name, t) in &base.tensors {
+        let diff = (t - &again.tensors[name])
+            .unwrap()
+            .abs()
+            .unwrap()
+            .sum_all()
+            .unwrap();
+        assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0, "{name} changed");
+    }
+}
+
+#[test]
+fn a_validation_split_larger_than_the_data_is_refused() {
+    let cfg = FinetuneConfig {
+        validation: 600,
+        ..FinetuneConfig::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let err = finetune(
+        &random_cae(1),
+        &cfg,
+        &synthetic(600, 1),
+        &dir.path().join("c"),
+        &Device::Cpu,
+        &mut |_| {},
+    );
+    assert!(err.unwrap_err().to_string().contains("validation"));
+}
+
+#[test]
+fn a_stacked_run_writes_the_composed_model() {
+    let train = synthetic(300, 4);
+    let test = synthetic(100, 5);
+    let base = random_cae(6);
+    let train_cfg = TrainConfig {
+        epochs: 2,
+        batch_size: 50,
+        learning_rate: 1e-2,
+        hessian: Some(HessianPenalty {
+            gamma: 0.1,
+            sigma: 0.1,
+            copies: 2,
+        }),
+        ..TrainConfig::default()
+    };
+    let run = StackRunConfig::new("random", &base.config, 8, train_cfg, "strokes").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("stack");
+    let train_it = || {
+        let stop = AtomicBool::new(false);
+        train_stacked_layer(
+            &base,
+            &run,
+            &train,
+            &test,
+            &run_dir,
+            &Device::Cpu,
+            &mut Silent,
+            &stop,
+        )
+    };
+    let stack = train_it().unwrap();
+    assert_eq!(stack.config.code_dim().unwrap(), 8);
+    let stacked = cae_core::read_model(&run_dir.join(files::LAST_MODEL), &Device::Cpu).unwrap();
+    let Architecture::Mlp(m) = &stacked.config.architecture else {
+        panic!()
+    };
+    assert_eq!((m.hidden.as_slice(), m.code_dim), (&[16][..], 8));
+    let layer =
+        ContractiveAutoencoder::load(&run_dir.join(LAYER_MODEL), DType::F32, &Device::Cpu).unwrap();
+    let below = base.model(DType::F32, &Device::Cpu).unwrap();
+    let stacked = stacked.model(DType::F32, &Device::Cpu).unwrap();
+    let x = test.to_tensor(0..10, &Device::Cpu).unwrap();
+    let composed = layer.encode(&below.encode(&x).unwrap()).unwrap();
+    let diff = (stacked.encode(&x).unwrap() - composed)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap();
+    assert!(diff.to_scalar::<f32>().unwrap() < 1e-6);
+    let log = std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 2);
+    // The directory is never reused.
+    let again = train_it();
+    assert!(again.unwrap_err().to_string().contains("already has files"));
+}
+
+/// CAE+H through the ordinary trainer: the configuration is saved with the run and the penalty
+/// reported is larger than the first-order term alone.
+#[test]
+fn the_trainer_trains_cae_h() {
+    let data = synthetic(200, 7);
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = RunConfig {
+        model: small_cae(),
+        train: TrainConfig {
+            epochs: 1,
+            batch_size: 50,
+            ..TrainConfig::default()
+        },
+        dataset: "strokes".into(),
+    };
+    let mut trainer = Trainer::new(run.clone(), &dir.path().join("plain"), &Device::Cpu).unwrap();
+    let plain = trainer
+        .fit(&data, &data, &mut Silent, &AtomicBool::new(false))
+        .unwrap();
+    run.train.hessian = Some(HessianPenalty {
+        gamma: 1.0,
+        sigma: 0.5,
+        copies: 2,
+    });
+    let mut trainer = Trainer::new(run.clone(), &dir.path().join("h"), &Device::Cpu).unwrap();
+    let h = trainer
+        .fit(&data, &data, &mut Silent, &AtomicBool::new(false))
+        .unwrap();
+    let saved: RunConfig = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("h").join(files::CONFIG)).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(saved, run);
+    let (plain, h) = (plain.last.unwrap(), h.last.unwrap());
+    assert!(h.train_penalty > plain.train_penalty, "{h:?} vs {plain:?}");
+}
