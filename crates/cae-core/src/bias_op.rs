@@ -20,7 +20,7 @@ struct ChannelSum;
 /// `x + b` per channel: `x [B, C, P]` (P pixels), `b [C]`. Multi-threaded over samples.
 pub(crate) fn add_channel_bias<T: Element>(x: &[T], bias: &[T], pixels: usize) -> Vec<T> {
     let sample = bias.len() * pixels;
-    assert!(sample > 0 && x.len().is_multiple_of(sample));
+    assert!(sample > 0 && x.len() % sample == 0);
     let mut out = x.to_vec();
     out.par_chunks_mut(sample).for_each(|o| {
         for (plane, &b) in o.chunks_mut(pixels).zip(bias) {
@@ -34,7 +34,7 @@ pub(crate) fn add_channel_bias<T: Element>(x: &[T], bias: &[T], pixels: usize) -
 /// bias. Partial sums per block of samples, added in block order (the same result on every run).
 pub(crate) fn channel_sums<T: Element>(g: &[T], channels: usize, pixels: usize) -> Vec<T> {
     let sample = channels * pixels;
-    assert!(sample > 0 && g.len().is_multiple_of(sample));
+    assert!(sample > 0 && g.len() % sample == 0);
     let partials: Vec<Vec<T>> = g
         .par_chunks(SAMPLES_PER_TASK * sample)
         .map(|block| {

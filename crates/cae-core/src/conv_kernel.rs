@@ -122,7 +122,7 @@ fn check_scale<T>(scale: Option<&[T]>, s: &ConvShape) {
     if let Some(scale) = scale {
         let blocks = scale.len() / s.out_len().max(1);
         assert!(
-            scale.len() == blocks * s.out_len() && blocks > 0 && s.batch.is_multiple_of(blocks),
+            scale.len() == blocks * s.out_len() && blocks > 0 && s.batch % blocks == 0,
             "scale of {} values does not fit {s:?}",
             scale.len()
         );

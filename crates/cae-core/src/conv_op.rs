@@ -75,7 +75,7 @@ fn conv_shape(x: &Layout, w: &Layout, stride: usize) -> Result<ConvShape> {
 /// dividing `batch`.
 fn check_scale(scale: &Layout, batch: usize, shape: (usize, usize, usize)) -> Result<()> {
     let (b, c, h, w) = dims4(scale, "tangent scale")?;
-    if (c, h, w) != shape || b == 0 || !batch.is_multiple_of(b) {
+    if (c, h, w) != shape || b == 0 || batch % b != 0 {
         candle_core::bail!(
             "tangent scale {:?} does not fit a batch of {batch} of {shape:?}",
             scale.dims()

@@ -95,7 +95,7 @@ pub(crate) fn symmetric_at_b<T: Element>(
     h: usize,
     threads: usize,
 ) {
-    assert!(h > 0 && dst.len() == h * h && a.len() == b.len() && a.len().is_multiple_of(h));
+    assert!(h > 0 && dst.len() == h * h && a.len() == b.len() && a.len() % h == 0);
     let n = a.len() / h;
     let parallelism = parallelism(threads);
     let blocks: Vec<(usize, usize)> = (0..h)
