@@ -36,6 +36,7 @@ pub struct FinetuneArgs {
     /// Stop after this many epochs without a lower validation error.
     #[arg(long, default_value_t = FinetuneConfig::default().patience)]
     patience: usize,
+    /// Images per Adam step.
     #[arg(long, default_value_t = FinetuneConfig::default().batch_size)]
     batch_size: usize,
     /// Adam learning rate.
@@ -44,6 +45,7 @@ pub struct FinetuneArgs {
     /// The last N training images are the validation split.
     #[arg(long, default_value_t = FinetuneConfig::default().validation)]
     validation: usize,
+    /// Seed of the initialisation (the softmax layer; every weight with --random-init), the shuffling and the tangents' start.
     #[arg(long, default_value_t = FinetuneConfig::default().seed)]
     seed: u64,
     /// Use only the first N training images (the validation split is their last --validation).
@@ -56,10 +58,10 @@ pub struct FinetuneArgs {
     #[arg(long, value_name = "WEIGHT")]
     tangent_prop: Option<f64>,
     /// Tangents per training image for --tangent-prop.
-    #[arg(long, default_value_t = 10, requires = "tangent_prop")]
+    #[arg(long, default_value_t = TangentProp::DEFAULT_TANGENTS, requires = "tangent_prop")]
     tangents: usize,
     /// Subspace-iteration steps that find the tangents.
-    #[arg(long, default_value_t = 10, requires = "tangent_prop")]
+    #[arg(long, default_value_t = TangentProp::DEFAULT_ITERATIONS, requires = "tangent_prop")]
     tangent_iterations: usize,
     #[command(flatten)]
     data: DataArgs,

@@ -31,6 +31,13 @@ pub struct TangentProp {
     pub iterations: usize,
 }
 
+impl TangentProp {
+    /// Tangents per point unless chosen: the Manifold Tangent Classifier paper's MNIST setting.
+    pub const DEFAULT_TANGENTS: usize = 10;
+    /// Subspace-iteration steps unless chosen.
+    pub const DEFAULT_ITERATIONS: usize = 10;
+}
+
 /// How a classifier is fine-tuned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FinetuneConfig {
