@@ -64,10 +64,10 @@ pub fn run_if_classifiers(
             );
         }
         let mut per_class = std::collections::BTreeMap::<u8, (usize, usize)>::new();
-        for start in (0..test.len()).step_by(cae_train::analysis::EVAL_BATCH) {
-            let end = (start + cae_train::analysis::EVAL_BATCH).min(test.len());
-            let predicted = model.predict(&test.to_tensor(start..end, device)?)?;
-            for (p, &label) in predicted.iter().zip(&test.labels()[start..end]) {
+        for batch in test.batches(cae_train::analysis::EVAL_BATCH, device) {
+            let batch = batch?;
+            let predicted = model.predict(&batch.images)?;
+            for (p, &label) in predicted.iter().zip(&batch.labels) {
                 let entry = per_class.entry(label).or_default();
                 entry.0 += 1;
                 entry.1 += usize::from(*p != u32::from(label));

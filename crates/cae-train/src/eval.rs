@@ -1,3 +1,5 @@
+//! The figures training reports on the test set after every epoch (BCE, `‖J‖²_F`, `‖J‖_F`), and the
+//! one walk over a dataset that computes them, shared with `cae-cli eval`'s reconstruction report.
 use cae_core::ContractiveAutoencoder;
 use cae_data::Dataset;
 use candle_core::Device;
@@ -22,25 +24,64 @@ pub fn evaluate(
     batch_size: usize,
     device: &Device,
 ) -> Result<Evaluation, TrainError> {
-    let n = data.len();
     // The loss keeps its whole graph (the weights are variables) until it is dropped: slices no
     // larger than a training pass's keep the peak memory of evaluation within training's.
     let batch_size = batch_size.clamp(1, cae_core::AUTOGRAD_ROWS_PER_PASS);
     // Every figure is accumulated in f64 (see `cae_core::sum_f64`); the BCE comes from
     // `sample_bce`, as `cae-cli eval`'s does, so that both report the same number.
     let (mut bce_sum, mut sq_sum, mut fro_sum) = (0.0, 0.0, 0.0);
-    for start in (0..n).step_by(batch_size) {
-        let end = (start + batch_size).min(n);
-        let x = data.to_tensor(start..end, device)?;
-        bce_sum += model.sample_bce(&x)?.iter().sum::<f64>();
-        let sq = cae_core::to_host_f64(&model.jacobian_sq_norm(&x)?)?;
-        sq_sum += sq.iter().sum::<f64>();
-        fro_sum += sq.iter().map(|s| s.max(0.0).sqrt()).sum::<f64>();
-    }
-    let n = n.max(1) as f64;
+    for_each_sample_batch(model, data, batch_size, device, |batch| {
+        bce_sum += batch.bce.iter().sum::<f64>();
+        sq_sum += batch.jacobian_sq_norm.iter().sum::<f64>();
+        fro_sum += batch.frobenius_sum();
+    })?;
+    let n = data.len().max(1) as f64;
     Ok(Evaluation {
         bce: bce_sum / n,
         jacobian_sq_norm: sq_sum / n,
         jacobian_frobenius: fro_sum / n,
     })
+}
+
+/// One batch's per-sample figures, see [`for_each_sample_batch`].
+pub(crate) struct SampleFigures<'a> {
+    /// The label of each sample.
+    pub labels: &'a [u8],
+    /// BCE per pixel of each sample's reconstruction ([`ContractiveAutoencoder::sample_bce`]).
+    pub bce: Vec<f64>,
+    /// `‖J(x)‖²_F` of each sample ([`ContractiveAutoencoder::jacobian_sq_norm`]).
+    pub jacobian_sq_norm: Vec<f64>,
+}
+
+impl SampleFigures<'_> {
+    /// `Σ ‖J(x)‖_F` over the batch (negative rounding of a square clamped to 0).
+    pub fn frobenius_sum(&self) -> f64 {
+        self.jacobian_sq_norm
+            .iter()
+            .map(|s| s.max(0.0).sqrt())
+            .sum::<f64>()
+    }
+}
+
+/// Walks all of `data` in order, `batch_size` samples at a time, and hands `visit` each batch's
+/// per-sample BCE and `‖J‖²_F`: the one pass behind [`evaluate`] and
+/// [`crate::analysis::reconstruction_by_class`], each summing in its own (fixed) order.
+pub(crate) fn for_each_sample_batch(
+    model: &ContractiveAutoencoder,
+    data: &Dataset,
+    batch_size: usize,
+    device: &Device,
+    mut visit: impl FnMut(SampleFigures<'_>),
+) -> Result<(), TrainError> {
+    for batch in data.batches(batch_size, device) {
+        let batch = batch?;
+        let bce = model.sample_bce(&batch.images)?;
+        let jacobian_sq_norm = cae_core::to_host_f64(&model.jacobian_sq_norm(&batch.images)?)?;
+        visit(SampleFigures {
+            labels: &batch.labels,
+            bce,
+            jacobian_sq_norm,
+        });
+    }
+    Ok(())
 }

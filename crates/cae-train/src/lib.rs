@@ -88,7 +88,6 @@ mod observer;
 pub mod optim;
 mod run_dir;
 mod saved_run;
-pub mod spectrum;
 mod stack;
 mod trainer;
 

@@ -160,7 +160,7 @@ fn spectrum_of_a_linear_encoder_is_the_singular_values_of_w() {
         2,
     )
     .unwrap();
-    let fro = analysis::mean_jacobian_frobenius(&model, &data, &DEV).unwrap();
+    let (_, fro) = analysis::reconstruction_by_class(&model, &data, &DEV).unwrap();
     assert_close(fro, (4.0f64 + 2.25 + 0.0625).sqrt(), 1e-5, "‖W‖_F");
 }
 
@@ -411,7 +411,7 @@ fn sigmoid_model() -> ContractiveAutoencoder {
 fn per_class_bce_weights_add_up_to_the_overall_bce() {
     let data = small_dataset(2500);
     let model = sigmoid_model();
-    let report = analysis::reconstruction_by_class(&model, &data, &DEV).unwrap();
+    let (report, fro) = analysis::reconstruction_by_class(&model, &data, &DEV).unwrap();
     assert_eq!(
         report.per_class.iter().map(|c| c.0).collect::<Vec<_>>(),
         vec![0, 1, 2]
@@ -434,7 +434,6 @@ fn per_class_bce_weights_add_up_to_the_overall_bce() {
     let eval = cae_train::evaluate(&model, &data, 128, &DEV).unwrap();
     // One computation (`sample_bce`, summed in f64) in other batch sizes: the same figure.
     assert_close(report.overall_bce, eval.bce, 1e-7, "against evaluate()");
-    let fro = analysis::mean_jacobian_frobenius(&model, &data, &DEV).unwrap();
     assert_close(
         fro,
         eval.jacobian_frobenius,

@@ -3,7 +3,7 @@
 use cae_core::{
     Activation, Architecture, CaeConfig, ContractiveAutoencoder, MlpConfig, PenaltyMethod,
 };
-use cae_train::spectrum::{effective_rank, point_spectra, SpectrumSignature};
+use cae_train::analysis::{effective_rank, point_spectra, SpectrumSignature};
 use candle_core::{DType, Device, Tensor};
 
 const CODE: usize = 25;
