@@ -20,42 +20,63 @@ pub const METRICS_CSV: &str = "metrics.csv";
 /// Errors from reading or writing run-directory files; each names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ArtifactError {
+    /// Writing a file failed.
     #[error("failed to write {path}")]
     Write {
+        /// The file.
         path: PathBuf,
+        /// Why.
         #[source]
         source: io::Error,
     },
+    /// Reading a file failed.
     #[error("failed to read {path}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why.
         #[source]
         source: io::Error,
     },
+    /// A value could not be turned into JSON.
     #[error("failed to serialize JSON for {path}")]
     Serialize {
+        /// The file it was meant for.
         path: PathBuf,
+        /// Why.
         #[source]
         source: serde_json::Error,
     },
+    /// A JSON file could not be parsed.
     #[error("invalid JSON in {path}")]
     Parse {
+        /// The file.
         path: PathBuf,
+        /// Why.
         #[source]
         source: serde_json::Error,
     },
+    /// A line of the metrics log could not be parsed.
     #[error("{path}:{line}: invalid metrics record")]
     MetricsLine {
+        /// The log.
         path: PathBuf,
+        /// 1-based line number.
         line: usize,
+        /// Why.
         #[source]
         source: serde_json::Error,
     },
+    /// The metrics log's epochs do not count up from 1.
     #[error("{path}:{line}: expected epoch {expected}, found epoch {found}")]
     EpochOutOfOrder {
+        /// The log.
         path: PathBuf,
+        /// 1-based line number.
         line: usize,
+        /// The epoch that line should hold.
         expected: usize,
+        /// The epoch it holds.
         found: usize,
     },
 }
@@ -118,14 +139,19 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, ArtifactError> {
 pub struct EpochMetrics {
     /// 1-based epoch number.
     pub epoch: usize,
+    /// Mean BCE per pixel of the epoch's training batches.
     #[serde(deserialize_with = "f64_or_nan")]
     pub train_bce: f64,
+    /// Mean Jacobian penalty (unweighted) of the epoch's training batches.
     #[serde(deserialize_with = "f64_or_nan")]
     pub train_penalty: f64,
+    /// Mean objective (BCE + λ·penalty) of the epoch's training batches.
     #[serde(deserialize_with = "f64_or_nan")]
     pub train_total: f64,
+    /// Mean BCE per pixel over the test set after the epoch.
     #[serde(deserialize_with = "f64_or_nan")]
     pub test_bce: f64,
+    /// Mean `‖J‖²_F` over the test set after the epoch.
     #[serde(deserialize_with = "f64_or_nan")]
     pub test_penalty: f64,
     /// Mean Frobenius norm of the encoder Jacobian over the test set.
@@ -134,8 +160,10 @@ pub struct EpochMetrics {
     /// Wall-clock seconds spent training in the epoch; the test pass after it is not counted.
     #[serde(deserialize_with = "f64_or_nan")]
     pub seconds: f64,
+    /// Training samples per wall-clock second in the epoch.
     #[serde(deserialize_with = "f64_or_nan")]
     pub samples_per_second: f64,
+    /// The learning rate of the epoch's last step.
     #[serde(deserialize_with = "f64_or_nan")]
     pub learning_rate: f64,
 }
@@ -177,26 +205,32 @@ pub struct MetricsLog {
 }
 
 impl MetricsLog {
+    /// An empty log.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Appends one epoch.
     pub fn push(&mut self, metrics: EpochMetrics) {
         self.epochs.push(metrics);
     }
 
+    /// Every epoch, first to last.
     pub fn epochs(&self) -> &[EpochMetrics] {
         &self.epochs
     }
 
+    /// The latest epoch, if any.
     pub fn last(&self) -> Option<&EpochMetrics> {
         self.epochs.last()
     }
 
+    /// Number of epochs logged.
     pub fn len(&self) -> usize {
         self.epochs.len()
     }
 
+    /// Whether no epoch is logged.
     pub fn is_empty(&self) -> bool {
         self.epochs.is_empty()
     }

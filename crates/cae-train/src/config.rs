@@ -12,10 +12,23 @@ pub enum LrSchedule {
     /// The same rate throughout (the original program).
     Constant,
     /// Cosine decay from the base rate at the first step to `final_fraction` × base at the last.
-    Cosine { final_fraction: f64 },
+    Cosine {
+        /// The rate at the last step, as a fraction of the base rate.
+        final_fraction: f64,
+    },
 }
 
 impl LrSchedule {
+    /// Where [`LrSchedule::cosine`] ends: 1% of the base rate.
+    pub const COSINE_FINAL_FRACTION: f64 = 0.01;
+
+    /// Cosine decay to [`Self::COSINE_FINAL_FRACTION`] of the base rate.
+    pub fn cosine() -> Self {
+        LrSchedule::Cosine {
+            final_fraction: Self::COSINE_FINAL_FRACTION,
+        }
+    }
+
     /// Learning rate after `progress` ∈ [0, 1] of the run.
     pub fn rate(self, base: f64, progress: f64) -> f64 {
         match self {
@@ -32,10 +45,15 @@ impl LrSchedule {
 /// Adam (β 0.9/0.999, ε 1e-8, no weight decay), lr 5e-3, 20 epochs, minibatch 600, λ 1e-4.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
+    /// Epochs in the run (the total, counting epochs already trained on resume).
     pub epochs: usize,
+    /// Samples per Adam step.
     pub batch_size: usize,
+    /// Adam's base learning rate.
     pub learning_rate: f64,
+    /// How the learning rate moves over the run.
     pub lr_schedule: LrSchedule,
+    /// Adam's other hyper-parameters.
     pub adam: AdamParams,
     /// Weight λ of the Jacobian penalty.
     pub lambda: f64,

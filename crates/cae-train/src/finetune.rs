@@ -26,8 +26,11 @@ pub const FINETUNE_KEY: &str = "cae.finetune";
 /// point (found by `iterations` steps of subspace iteration, once, before fine-tuning).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TangentProp {
+    /// Weight of the penalty in the objective.
     pub weight: f64,
+    /// Tangents per training point.
     pub tangents: usize,
+    /// Subspace-iteration steps that find them.
     pub iterations: usize,
 }
 
@@ -45,8 +48,11 @@ pub struct FinetuneConfig {
     pub max_epochs: usize,
     /// Epochs without a lower validation error before stopping.
     pub patience: usize,
+    /// Samples per Adam step.
     pub batch_size: usize,
+    /// Adam's learning rate.
     pub learning_rate: f64,
+    /// Adam's other hyper-parameters.
     pub adam: AdamParams,
     /// The last this many training images are the validation split, not trained on.
     pub validation: usize,
@@ -54,6 +60,7 @@ pub struct FinetuneConfig {
     pub seed: u64,
     /// Use only the first N training images (before the validation split is taken).
     pub train_limit: Option<usize>,
+    /// The Manifold Tangent Classifier's penalty; `None`: plain fine-tuning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tangent_prop: Option<TangentProp>,
 }
@@ -104,24 +111,30 @@ impl FinetuneConfig {
 /// One epoch of fine-tuning.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct FinetuneEpoch {
+    /// 1-based epoch number.
     pub epoch: usize,
     /// Mean cross-entropy over the epoch's batches.
     pub train_loss: f64,
     /// Mean tangent-propagation penalty (unweighted); 0 without tangent propagation.
     pub tangent_penalty: f64,
+    /// Share of the validation split classified wrong after the epoch.
     pub validation_error: f64,
+    /// Wall-clock seconds of the epoch.
     pub seconds: f64,
 }
 
 /// The result of [`finetune`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FinetuneSummary {
+    /// Every epoch trained, first to last.
     pub epochs: Vec<FinetuneEpoch>,
     /// The epoch whose weights were saved (lowest validation error).
     pub best_epoch: usize,
+    /// The kept epoch's validation error.
     pub best_validation_error: f64,
     /// Seconds spent finding the tangents (0 without tangent propagation).
     pub tangent_seconds: f64,
+    /// The classifier file written.
     pub classifier: PathBuf,
 }
 

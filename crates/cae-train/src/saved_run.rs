@@ -11,6 +11,7 @@ use crate::TrainError;
 /// The contents of `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SavedRun {
+    /// The model, training settings and dataset of the run.
     #[serde(flatten)]
     pub run: RunConfig,
     /// Changes made on resume, oldest first.
@@ -25,6 +26,7 @@ pub struct Override {
     pub at_epoch: usize,
     /// Batches of that epoch already trained with the old setting.
     pub at_batch: usize,
+    /// What changed.
     #[serde(flatten)]
     pub change: Change,
 }
@@ -34,9 +36,19 @@ pub struct Override {
 #[serde(tag = "setting", rename_all = "snake_case")]
 pub enum Change {
     /// A new total number of epochs.
-    Epochs { from: usize, to: usize },
+    Epochs {
+        /// The total before.
+        from: usize,
+        /// The total after.
+        to: usize,
+    },
     /// A new base learning rate (the schedule, if any, applies to it from then on).
-    LearningRate { from: f64, to: f64 },
+    LearningRate {
+        /// The rate before.
+        from: f64,
+        /// The rate after.
+        to: f64,
+    },
 }
 
 /// What may change when a run is resumed; `None` keeps the saved value.
@@ -44,6 +56,7 @@ pub enum Change {
 pub struct ResumeOptions {
     /// The new total number of epochs (not a number of further epochs).
     pub epochs: Option<usize>,
+    /// The new base learning rate.
     pub learning_rate: Option<f64>,
 }
 
@@ -71,6 +84,7 @@ impl SavedRun {
         Ok(saved)
     }
 
+    /// Writes `config.json` into `dir`, atomically.
     pub fn write(&self, dir: &Path) -> Result<(), TrainError> {
         Ok(write_json(&dir.join(files::CONFIG), self)?)
     }

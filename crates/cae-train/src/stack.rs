@@ -37,7 +37,9 @@ pub struct StackRunConfig {
     pub base: String,
     /// The new layer (input: the base's codes).
     pub layer: CaeConfig,
+    /// How the layer is trained.
     pub train: TrainConfig,
+    /// The dataset, as the run records it.
     pub dataset: String,
 }
 

@@ -25,14 +25,19 @@ use crate::{TrainConfig, TrainError};
 
 /// File names inside a run directory.
 pub mod files {
+    /// The run's configuration ([`crate::SavedRun`]).
     pub const CONFIG: &str = "config.json";
+    /// The last epoch's model.
     pub const LAST_MODEL: &str = "model.safetensors";
+    /// The model of the epoch with the lowest test BCE.
     pub const BEST_MODEL: &str = "best.safetensors";
     /// Optimizer moments and loop position, for `--resume` (inside each checkpoint directory).
     pub const STATE: &str = "state.safetensors";
     /// Prefix of the checkpoint directories (`checkpoint-000003/`).
     pub const CHECKPOINT_PREFIX: &str = crate::run_dir::CHECKPOINT_PREFIX;
+    /// The loss curves.
     pub const LOSS_PLOT: &str = "loss.png";
+    /// Test inputs above their reconstructions.
     pub const RECONSTRUCTIONS: &str = "reconstructions.png";
 }
 
@@ -46,7 +51,9 @@ pub const DIVERGED_BCE: f64 = 100.0;
 /// `config.json`: what the run trains and how.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
+    /// The model's configuration.
     pub model: CaeConfig,
+    /// How it is trained.
     pub train: TrainConfig,
     /// Which data it trains on: `mnist`, `fashion-mnist`, or the path of a directory of IDX
     /// files. A resumed run trains on this.
@@ -75,8 +82,11 @@ struct Progress {
 /// The result of [`Trainer::fit`].
 #[derive(Debug, Clone)]
 pub struct TrainSummary {
+    /// The run directory.
     pub run_dir: PathBuf,
+    /// The last epoch's metrics; `None` when no epoch was trained.
     pub last: Option<EpochMetrics>,
+    /// The lowest test BCE of the run.
     pub best_test_bce: Option<f64>,
 }
 
@@ -273,18 +283,22 @@ impl Trainer {
         })
     }
 
+    /// The model as trained so far.
     pub fn model(&self) -> &ContractiveAutoencoder {
         &self.model
     }
 
+    /// The run's configuration.
     pub fn run_config(&self) -> &RunConfig {
         &self.run
     }
 
+    /// The run directory.
     pub fn run_dir(&self) -> &Path {
         self.dir.path()
     }
 
+    /// Every epoch's metrics so far.
     pub fn metrics(&self) -> &MetricsLog {
         &self.log
     }
