@@ -151,13 +151,10 @@ fn main() -> Result<()> {
 
 fn bench(args: BenchArgs) -> Result<()> {
     let root = xtask::workspace_root();
-    let mnist_dir = args.mnist_dir.unwrap_or_else(|| {
-        std::env::var_os("CAE_DATA_DIR")
-            .map(PathBuf::from)
-            .or_else(|| dirs::cache_dir().map(|d| d.join("cae")))
-            .unwrap_or_default()
-            .join("mnist")
-    });
+    // Where `cae-cli` caches MNIST: cae-data's data root ($CAE_DATA_DIR, else the user cache).
+    let mnist_dir = args
+        .mnist_dir
+        .unwrap_or_else(|| cae_data::data_root(None).unwrap_or_default().join("mnist"));
     // Absolute from here on: the runs have other working directories (the criterion bench runs
     // in the workspace root, the PyTorch reference in its own).
     let mnist_dir = xtask::bench::resolve_mnist_dir(&mnist_dir)?;
