@@ -1,20 +1,17 @@
 //! Every MNIST test digit, saved as an 8-bit PNG and run through `cae-cli encode` (cae-digit's
 //! preprocessing, then the model), gets the code the dataset path gives it. Needs the full test
 //! set in `CAE_TEST_MNIST_DIR`; without it the test prints SKIPPED and checks nothing.
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use cae_data::{Dataset, Split};
 use candle_core::{DType, Device};
 use image::{GrayImage, ImageFormat};
 
-const BIN: &str = env!("CARGO_BIN_EXE_cae-cli");
+use crate::helpers::{default_model, BIN};
+
 /// Largest difference allowed between a code unit from a PNG and from the dataset.
 const TOLERANCE: f32 = 1e-6;
-
-fn default_model() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/default-model.safetensors")
-}
 
 /// The `[N, D]` float32 array of a `.npy` file written by `encode --format npy`.
 fn read_npy(path: &Path) -> (Vec<f32>, usize) {

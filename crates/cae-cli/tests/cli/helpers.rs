@@ -1,11 +1,12 @@
 //! Helpers shared by the CLI's end-to-end tests: the binary, and a tiny IDX dataset written here.
-#![allow(dead_code)] // each test binary uses its own part
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The `cae-cli` binary cargo built for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_cae-cli");
 
+/// Runs the binary with `args`, with no fetched weights from this machine's user.
 pub fn cli(args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
@@ -15,14 +16,17 @@ pub fn cli(args: &[&str]) -> Output {
         .expect("the cae-cli binary runs")
 }
 
+/// Standard output, lossily decoded.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// Standard error, lossily decoded.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// A temp path as `&str`, for argument lists.
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("temp paths are UTF-8")
 }
@@ -62,6 +66,11 @@ pub fn write_dataset(dir: &Path, train: usize, test: usize, seed: u64) {
         write(format!("{prefix}-images-idx3-ubyte"), &[n, 28, 28], &images);
         write(format!("{prefix}-labels-idx1-ubyte"), &[n], &labels);
     }
+}
+
+/// The default model file shipped in `assets/`.
+pub fn default_model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/default-model.safetensors")
 }
 
 /// The names in `dir`, sorted.

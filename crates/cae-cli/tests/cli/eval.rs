@@ -1,26 +1,8 @@
 //! End-to-end test of `cae-cli train` and `cae-cli eval` on an IDX dataset generated here:
 //! a CAE and a plain autoencoder (λ = 0) are trained, then compared side by side.
 use std::path::Path;
-use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_cae-cli");
-
-fn cli(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        // No fetched weights from this machine's user: without --weights, the built-in model.
-        .env(cae_data::WEIGHTS_DIR_ENV, "/nonexistent/cae-test-weights")
-        .output()
-        .expect("the cae-cli binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("temp paths are UTF-8")
-}
+use crate::helpers::{cli, s, stderr};
 
 fn write_idx(path: &Path, magic: u32, dims: &[u32], data: &[u8]) {
     let mut bytes = magic.to_be_bytes().to_vec();

@@ -1,8 +1,7 @@
 //! The papers' pipeline through the binary, on an IDX dataset generated here: pretrain a CAE,
 //! stack a CAE+H layer on it (`train --stack-on`), measure the stack (`eval`), fine-tune it into a
 //! classifier (`finetune`), classify an image (`classify`) and measure the classifier (`eval`).
-mod common;
-use common::*;
+use crate::helpers::{cli, s, stderr, write_dataset};
 
 fn run(args: &[&str]) -> String {
     let out = cli(args);

@@ -15,6 +15,8 @@ use candle_core::Device;
 use xtask::fetch::{fetch_weights, FetchArgs};
 use xtask::publish::{publish_weights, sums_file_name, PublishOptions};
 
+use crate::helpers::BIN;
+
 const REPO: &str = "tester/published-cae";
 
 /// An IDX dataset of 28×28 vertical bars, class `c` at column `4 + 2c`, labels cycling 0..10.
@@ -70,7 +72,7 @@ fn reconstruct(weights_dir: &Path, digit: &Path, extra: &[&str]) -> (serde_json:
     static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let out_dir = digit.with_extension(format!("out{run}"));
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_cae-cli"))
+    let out: Output = Command::new(BIN)
         .args(["-v", "reconstruct", "--json", "--device", "cpu", "--input"])
         .arg(digit)
         .arg("--output-dir")

@@ -1,11 +1,9 @@
 //! `cae-cli train --resume` end to end: the saved configuration is the truth, overrides are
 //! explicit and recorded, a run directory has one writer, and runs that died early continue.
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{cli, deterministic_metrics, files_in, s, stderr, BIN};
+use crate::helpers::{cli, deterministic_metrics, files_in, s, stderr, BIN};
 
 /// Trains `epochs` epochs of the small preset on `data` into `run`, with extra flags.
 fn train(data: &Path, run: &Path, epochs: &str, extra: &[&str]) -> std::process::Output {
@@ -43,8 +41,8 @@ fn config(run: &Path) -> serde_json::Value {
 fn resume_trains_on_the_saved_dataset_and_refuses_conflicting_flags() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    common::write_dataset(&a, 50, 10, 1);
-    common::write_dataset(&b, 50, 10, 2);
+    crate::helpers::write_dataset(&a, 50, 10, 1);
+    crate::helpers::write_dataset(&b, 50, 10, 2);
     let (run, straight) = (dir.path().join("run"), dir.path().join("straight"));
     assert!(train(&a, &straight, "2", &[]).status.success());
     let out = train(&a, &run, "1", &[]);
@@ -93,7 +91,7 @@ fn resume_trains_on_the_saved_dataset_and_refuses_conflicting_flags() {
 fn epochs_on_resume_is_the_new_total_even_when_it_is_the_default() {
     let dir = tempfile::tempdir().unwrap();
     let (data, run) = (dir.path().join("data"), dir.path().join("run"));
-    common::write_dataset(&data, 25, 5, 3);
+    crate::helpers::write_dataset(&data, 25, 5, 3);
     assert!(train(&data, &run, "1", &[]).status.success());
     let out = resume(&run, &["--epochs", "20"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -109,7 +107,7 @@ fn epochs_on_resume_is_the_new_total_even_when_it_is_the_default() {
 fn a_new_learning_rate_is_recorded_in_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let (data, run) = (dir.path().join("data"), dir.path().join("run"));
-    common::write_dataset(&data, 25, 5, 4);
+    crate::helpers::write_dataset(&data, 25, 5, 4);
     assert!(train(&data, &run, "1", &["--lr", "0.01"]).status.success());
     let out = resume(&run, &["--epochs", "2", "--lr", "0.002"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -164,7 +162,7 @@ fn a_wrong_resume_path_fails_before_the_data_is_loaded() {
 fn a_run_that_died_before_its_first_checkpoint_resumes_from_the_start() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    common::write_dataset(&data, 50, 10, 5);
+    crate::helpers::write_dataset(&data, 50, 10, 5);
     let (run, straight) = (dir.path().join("run"), dir.path().join("straight"));
     assert!(train(&data, &straight, "1", &[]).status.success());
     // What a run killed in epoch 1 leaves: its configuration, and a half-written checkpoint.
@@ -206,7 +204,7 @@ fn a_run_that_died_before_its_first_checkpoint_resumes_from_the_start() {
 fn a_second_writer_of_a_run_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (data, run) = (dir.path().join("data"), dir.path().join("run"));
-    common::write_dataset(&data, 25, 5, 6);
+    crate::helpers::write_dataset(&data, 25, 5, 6);
     assert!(train(&data, &run, "1", &[]).status.success());
     // A first writer, slowed down so that it is still running when the second starts.
     let mut first = Command::new(BIN)
@@ -245,7 +243,7 @@ fn a_second_writer_of_a_run_is_refused() {
 fn out_naming_a_file_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let (data, file) = (dir.path().join("data"), dir.path().join("file"));
-    common::write_dataset(&data, 25, 5, 7);
+    crate::helpers::write_dataset(&data, 25, 5, 7);
     std::fs::write(&file, "mine").unwrap();
     let out = train(&data, &file, "1", &[]);
     assert!(!out.status.success());
@@ -261,7 +259,7 @@ fn out_naming_a_file_says_so() {
 fn logs_have_no_colour_codes_when_stderr_is_not_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let (data, run) = (dir.path().join("data"), dir.path().join("run"));
-    common::write_dataset(&data, 25, 5, 8);
+    crate::helpers::write_dataset(&data, 25, 5, 8);
     let out = train(&data, &run, "1", &[]);
     assert!(out.status.success());
     let err = stderr(&out);
@@ -273,7 +271,7 @@ fn logs_have_no_colour_codes_when_stderr_is_not_a_terminal() {
 fn a_diverging_run_fails_and_keeps_only_finite_models() {
     let dir = tempfile::tempdir().unwrap();
     let (data, run) = (dir.path().join("data"), dir.path().join("run"));
-    common::write_dataset(&data, 50, 10, 9);
+    crate::helpers::write_dataset(&data, 50, 10, 9);
     let out = train(&data, &run, "3", &["--lr", "1e30"]);
     assert!(!out.status.success(), "a diverging run exited 0");
     let err = stderr(&out);

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 
 use cae_core::CaeConfig;
 use candle_core::{DType, Device, Tensor};
-use common::{cli, files_in, s, stderr, stdout};
 use image::{ImageBuffer, Luma, Rgb, Rgba};
 
-mod common;
+use crate::helpers::{cli, default_model, files_in, s, stderr, stdout};
+
 
 const SCALE: u32 = 8;
 
@@ -20,8 +20,7 @@ fn figure_size() -> (u32, u32) {
 
 /// The default model's code size, read from the model file rather than hard-coded.
 fn default_code_dim() -> usize {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/default-model.safetensors");
-    cae_core::read_model(&path, &Device::Cpu)
+    cae_core::read_model(&default_model(), &Device::Cpu)
         .expect("the default model loads")
         .config
         .code_dim()

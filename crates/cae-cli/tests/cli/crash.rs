@@ -10,15 +10,13 @@
 //! so that a delay after a "checkpoint file written" line lands inside the checkpoint write.
 #![cfg(unix)]
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{deterministic_metrics, files_in, s, BIN};
+use crate::helpers::{deterministic_metrics, files_in, s, BIN};
 use rand::{Rng, SeedableRng};
 
 const TRIALS: usize = 21;
@@ -87,7 +85,7 @@ fn phase(run: &Path) -> &'static str {
 fn killed_runs_resume_to_the_uninterrupted_result() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    common::write_dataset(&data, 100, 20, 3);
+    crate::helpers::write_dataset(&data, 100, 20, 3);
 
     let reference = dir.path().join("reference");
     let (mut child, lines) = spawn_logged(&mut train_command(&data, &reference));
