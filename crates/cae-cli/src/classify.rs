@@ -6,7 +6,8 @@ use candle_core::DType;
 use clap::Args;
 use serde::Serialize;
 
-use crate::reconstruct::{batch, collect_inputs, load_all};
+use crate::digits::{batch, collect_inputs, load_all};
+use crate::values::DeviceChoice;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -23,8 +24,8 @@ pub struct ClassifyArgs {
     #[arg(long)]
     json: bool,
     /// `auto`, `cpu`, `cuda`, `cuda:N` or `metal`.
-    #[arg(long, default_value = "auto")]
-    device: String,
+    #[arg(long, default_value_t)]
+    device: DeviceChoice,
 }
 
 #[derive(Debug, Serialize)]
@@ -35,8 +36,7 @@ struct Classified {
 }
 
 pub fn run(args: ClassifyArgs) -> Result<()> {
-    let device = cae_core::device(&args.device)
-        .with_context(|| format!("cannot use --device {}", args.device))?;
+    let device = args.device.open()?;
     let classifier = cae_core::read_classifier(&args.weights, &device)
         .and_then(|c| c.classifier(DType::F32, &device))
         .with_context(|| {

@@ -8,8 +8,8 @@ use clap::Args;
 #[derive(Debug, Clone, Args)]
 pub struct DataArgs {
     /// `mnist`, `fashion-mnist`, or a directory of IDX files (train-* and t10k-*).
-    #[arg(long, default_value = "mnist")]
-    pub dataset: String,
+    #[arg(long, default_value_t = DatasetSource::Mnist)]
+    pub dataset: DatasetSource,
     /// Where datasets are cached (default: $CAE_DATA_DIR, else the per-user cache directory).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -21,17 +21,13 @@ pub struct DataArgs {
 impl DataArgs {
     /// One split of the dataset, downloaded on a cache miss unless `--offline`.
     pub fn load(&self, split: Split, progress: bool) -> Result<Dataset> {
-        let source: DatasetSource = self
-            .dataset
-            .parse()
-            .expect("parsing a dataset name cannot fail");
         let opts = LoadOptions {
             cache_dir: self.data_dir.clone(),
             download: !self.offline,
             progress,
             ..LoadOptions::default()
         };
-        Dataset::load(&source, split, &opts).map_err(|e| match e {
+        Dataset::load(&self.dataset, split, &opts).map_err(|e| match e {
             DataError::Missing { .. }
             | DataError::Download { .. }
             | DataError::NoCacheDir { .. } => {

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 
+use crate::digits::{batch, collect_inputs, load_all};
 use crate::outputs;
-use crate::reconstruct::{batch, collect_inputs, load_all};
 use crate::weights::ModelArgs;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -126,6 +126,7 @@ pub fn npy(codes: &[Vec<f32>], code_dim: usize) -> Vec<u8> {
     let total = preamble + header.len() + 1;
     header.push_str(&" ".repeat((64 - total % 64) % 64));
     header.push('\n');
+    // invariant: the header is a fixed dict plus two numbers, padded to under 128 bytes.
     let header_len = u16::try_from(header.len()).expect("an npy header is short");
     let mut out = Vec::with_capacity(preamble + header.len() + codes.len() * code_dim * 4);
     out.extend_from_slice(MAGIC);

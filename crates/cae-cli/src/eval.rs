@@ -12,6 +12,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::data::DataArgs;
+use crate::values::DeviceChoice;
 use crate::weights::{ModelSource, WEIGHTS_HELP};
 
 /// Enlargement of each 28×28 tangent image in `tangents-*.png`.
@@ -72,8 +73,8 @@ pub struct EvalArgs {
     #[arg(long, value_name = "DIR")]
     plots: Option<PathBuf>,
     /// `auto`, `cpu`, `cuda`, `cuda:N` or `metal`.
-    #[arg(long, default_value = "auto")]
-    device: String,
+    #[arg(long, default_value_t)]
+    device: DeviceChoice,
 }
 
 /// Everything `eval` measured, as printed by `--json` and written to `eval.json`.
@@ -112,8 +113,7 @@ pub fn run(args: EvalArgs, quiet: bool) -> Result<()> {
     if args.test_limit == Some(0) || args.train_limit == Some(0) {
         bail!("--test-limit and --train-limit must be at least 1");
     }
-    let device = cae_core::device(&args.device)
-        .with_context(|| format!("cannot use --device {}", args.device))?;
+    let device = args.device.open()?;
     let (data, limit) = (&args.data, args.test_limit);
     if crate::eval_classifier::run_if_classifiers(
         &args.weights,
@@ -199,7 +199,7 @@ pub fn run(args: EvalArgs, quiet: bool) -> Result<()> {
         None => None,
     };
     let output = EvalOutput {
-        dataset: args.data.dataset.clone(),
+        dataset: args.data.dataset.to_string(),
         options,
         models: outputs,
         pixel_probe,

@@ -9,6 +9,7 @@ use candle_core::DType;
 use clap::Args;
 
 use crate::data::DataArgs;
+use crate::values::{DeviceChoice, Preset};
 use crate::weights::{DEFAULT_MODEL, DEFAULT_MODEL_NAME};
 
 #[derive(Debug, Args)]
@@ -26,7 +27,7 @@ pub struct FinetuneArgs {
     /// Start from freshly initialised weights of this preset instead of a pretrained model (the
     /// baseline: the same network trained from random initialisation).
     #[arg(long, value_name = "PRESET")]
-    random_init: Option<String>,
+    random_init: Option<Preset>,
     /// Where to write the classifier file (must not exist).
     #[arg(long, value_name = "FILE", default_value = "classifier.safetensors")]
     out: PathBuf,
@@ -66,8 +67,8 @@ pub struct FinetuneArgs {
     #[command(flatten)]
     data: DataArgs,
     /// `auto`, `cpu`, `cuda`, `cuda:N` or `metal`.
-    #[arg(long, default_value = "auto")]
-    device: String,
+    #[arg(long, default_value_t)]
+    device: DeviceChoice,
 }
 
 pub fn run(args: FinetuneArgs, quiet: bool) -> Result<()> {
@@ -96,13 +97,12 @@ pub fn run(args: FinetuneArgs, quiet: bool) -> Result<()> {
             args.out.display()
         );
     }
-    let device = cae_core::device(&args.device)
-        .with_context(|| format!("cannot use --device {}", args.device))?;
+    let device = args.device.open()?;
     let base = match (&args.weights, &args.random_init) {
         (Some(path), _) => cae_core::read_model(path, &device)
             .with_context(|| format!("cannot load the pretrained model {}", path.display()))?,
         (None, Some(preset)) => {
-            let config = cae_core::CaeConfig::preset(preset)?;
+            let config = preset.config()?;
             let varmap = cae_core::init_varmap(&config, args.seed, DType::F32, &device)?;
             cae_train::loaded_from_varmap(&config, &varmap)?
         }

@@ -1,3 +1,5 @@
+//! Logging through `tracing`: `-q` / `-v` / `-vv` or `RUST_LOG` set the level; colours only on a
+//! terminal.
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;

@@ -1,6 +1,7 @@
 //! `cae-cli`: train and use contractive autoencoders. A thin layer over the `cae-*` library crates.
 mod classify;
 mod data;
+mod digits;
 mod encode;
 mod eval;
 mod eval_classifier;
@@ -10,6 +11,7 @@ mod outputs;
 mod reconstruct;
 mod stack;
 mod train;
+mod values;
 mod weights;
 
 use clap::{Parser, Subcommand};

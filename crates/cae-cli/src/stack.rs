@@ -7,9 +7,7 @@ use cae_data::Split;
 use cae_train::{base_model_path, train_stacked_layer, StackRunConfig};
 use candle_core::Device;
 
-use crate::train::{
-    canonical_dataset, default_run_dir, hint, stop_on_ctrl_c, Progress, TrainArgs, DEFAULT_DATASET,
-};
+use crate::train::{default_run_dir, hint, stop_on_ctrl_c, Progress, TrainArgs};
 
 pub fn run(args: &TrainArgs, base: &Path, device: &Device, quiet: bool) -> Result<()> {
     let train_cfg = args.train_config()?;
@@ -20,7 +18,7 @@ pub fn run(args: &TrainArgs, base: &Path, device: &Device, quiet: bool) -> Resul
             path.display()
         )
     })?;
-    let dataset = canonical_dataset(args.dataset.as_deref().unwrap_or(DEFAULT_DATASET));
+    let dataset = args.dataset();
     let run = StackRunConfig::new(
         &path.display().to_string(),
         &below.config,
@@ -35,7 +33,7 @@ pub fn run(args: &TrainArgs, base: &Path, device: &Device, quiet: bool) -> Resul
         .unwrap_or_else(|| default_run_dir("stacked"));
     // Before the data is loaded: a wrong --out fails at once.
     cae_train::check_fresh_run_dir(&out).map_err(hint)?;
-    let data = args.data(dataset);
+    let data = args.data(&dataset);
     let train = data.load(Split::Train, !quiet)?;
     let test = data.load(Split::Test, !quiet)?;
     let limit = |d: cae_data::Dataset, n: Option<usize>| match n {

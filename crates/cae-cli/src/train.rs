@@ -1,54 +1,75 @@
+//! `cae-cli train`: flags checked into a `RunConfig` (a fresh run) or against the saved one
+//! (`--resume`), then `cae_train::Trainer` with progress bars or log lines; `--stack-on` goes to
+//! `stack.rs`.
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+
+use std::fmt::Display;
 
 use anyhow::{anyhow, bail, Context, Result};
 use cae_core::{CaeConfig, HessianPenalty};
 use cae_data::{DatasetSource, Split};
 use cae_train::artifacts::EpochMetrics;
 use cae_train::{
-    BatchReport, LrSchedule, ResumeOptions, RunConfig, RunInfo, SavedRun, TrainConfig, TrainError,
+    BatchReport, ResumeOptions, RunConfig, RunInfo, SavedRun, TrainConfig, TrainError,
     TrainObserver, Trainer,
 };
 use clap::Args;
 
 use crate::data::DataArgs;
+use crate::values::{with_default, DeviceChoice, Preset, Schedule};
 use indicatif::{ProgressBar, ProgressStyle};
-
-pub(crate) const DEFAULT_DATASET: &str = "mnist";
-const DEFAULT_SCHEDULE: &str = "constant";
 
 /// The settings flags leave unset take the defaults of a fresh run (`TrainConfig::default()`),
 /// or, with `--resume`, the run's saved values: a flag given on resume must agree with the saved
 /// value, except `--epochs` and `--lr`, which change it (recorded in the run's config.json).
+/// (So these flags stay `None` when not given; their help shows the library's defaults.)
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// Model preset (see `cae-cli presets`) [default: rifai2011-untied].
-    #[arg(long)]
-    pub(crate) preset: Option<String>,
-    /// Total number of epochs [default: 20]. With --resume: the new total, whatever it was.
-    #[arg(long)]
+    // Model preset (see `cae-cli presets`).
+    #[arg(long, help = with_default("Model preset (see `cae-cli presets`).", Preset::default()))]
+    pub(crate) preset: Option<Preset>,
+    // Total number of epochs; on resume, the new total.
+    #[arg(long, help = with_default(
+        "Total number of epochs. With --resume: the new total, whatever it was.",
+        TrainConfig::default().epochs,
+    ))]
     pub(crate) epochs: Option<usize>,
-    /// Minibatch size [default: 600].
-    #[arg(long)]
+    // Minibatch size.
+    #[arg(long, help = with_default("Minibatch size.", TrainConfig::default().batch_size))]
     pub(crate) batch_size: Option<usize>,
-    /// Adam learning rate [default: 0.005]. With --resume: the rate from here on.
-    #[arg(long)]
+    // Adam learning rate; on resume, the rate from here on.
+    #[arg(long, help = with_default(
+        "Adam learning rate. With --resume: the rate from here on.",
+        TrainConfig::default().learning_rate,
+    ))]
     pub(crate) lr: Option<f64>,
-    /// Learning-rate schedule: `constant` or `cosine` (decays to 1% of --lr by the last step)
-    /// [default: constant].
-    #[arg(long)]
-    pub(crate) schedule: Option<String>,
-    /// Weight λ of the Jacobian penalty (0 trains a plain autoencoder) [default: 0.0001].
-    #[arg(long = "lambda", allow_negative_numbers = true)]
+    // Learning-rate schedule.
+    #[arg(long, value_enum, help = with_default(
+        "Learning-rate schedule.",
+        Schedule::of(TrainConfig::default().lr_schedule),
+    ))]
+    pub(crate) schedule: Option<Schedule>,
+    // Weight λ of the Jacobian penalty.
+    #[arg(long = "lambda", allow_negative_numbers = true, help = with_default(
+        "Weight λ of the Jacobian penalty (0 trains a plain autoencoder).",
+        TrainConfig::default().lambda,
+    ))]
     pub(crate) lambda: Option<f64>,
-    /// Seed of the initial weights, the shuffling and the probes [default: 42].
-    #[arg(long)]
+    // Seed of the initial weights, the shuffling and the probes.
+    #[arg(long, help = with_default(
+        "Seed of the initial weights, the shuffling and the probes.",
+        TrainConfig::default().seed,
+    ))]
     pub(crate) seed: Option<u64>,
-    /// `mnist`, `fashion-mnist`, or a directory of IDX files (train-* and t10k-*) [default: mnist].
-    #[arg(long)]
-    pub(crate) dataset: Option<String>,
+    // The dataset, by name or directory.
+    #[arg(long, help = with_default(
+        "`mnist`, `fashion-mnist`, or a directory of IDX files (train-* and t10k-*).",
+        DatasetSource::Mnist,
+    ))]
+    pub(crate) dataset: Option<DatasetSource>,
     /// Where datasets are cached (default: $CAE_DATA_DIR, else the per-user cache directory).
     #[arg(long)]
     pub(crate) data_dir: Option<PathBuf>,
@@ -59,8 +80,8 @@ pub struct TrainArgs {
     #[arg(long, conflicts_with = "resume")]
     pub(crate) out: Option<PathBuf>,
     /// `auto`, `cpu`, `cuda`, `cuda:N` or `metal`.
-    #[arg(long, default_value = "auto")]
-    pub(crate) device: String,
+    #[arg(long, default_value_t)]
+    pub(crate) device: DeviceChoice,
     /// Continue the run in this directory from its last checkpoint, on its saved dataset and
     /// settings.
     #[arg(long)]
@@ -90,18 +111,13 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
-    fn preset_name(&self) -> &str {
-        self.preset.as_deref().unwrap_or(cae_core::DEFAULT_PRESET)
+    fn preset(&self) -> Preset {
+        self.preset.unwrap_or_default()
     }
 
-    fn schedule(&self) -> Result<LrSchedule> {
-        Ok(match self.schedule.as_deref().unwrap_or(DEFAULT_SCHEDULE) {
-            "constant" => LrSchedule::Constant,
-            "cosine" => LrSchedule::Cosine {
-                final_fraction: 0.01,
-            },
-            other => bail!("unknown --schedule `{other}`: use `constant` or `cosine`"),
-        })
+    /// The dataset of a fresh run, as the run records it.
+    pub(crate) fn dataset(&self) -> String {
+        canonical_dataset(self.dataset.as_ref().unwrap_or(&DatasetSource::Mnist))
     }
 
     pub(crate) fn train_config(&self) -> Result<TrainConfig> {
@@ -110,7 +126,7 @@ impl TrainArgs {
             epochs: self.epochs.unwrap_or(d.epochs),
             batch_size: self.batch_size.unwrap_or(d.batch_size),
             learning_rate: self.lr.unwrap_or(d.learning_rate),
-            lr_schedule: self.schedule()?,
+            lr_schedule: self.schedule.map_or(d.lr_schedule, Schedule::lr_schedule),
             lambda: self.lambda.unwrap_or(d.lambda),
             seed: self.seed.unwrap_or(d.seed),
             train_limit: self.train_limit,
@@ -126,9 +142,10 @@ impl TrainArgs {
         Ok(cfg)
     }
 
-    pub(crate) fn data(&self, dataset: String) -> DataArgs {
+    /// The dataset options of this command line, reading `dataset` (a run's recorded one).
+    pub(crate) fn data(&self, dataset: &str) -> DataArgs {
         DataArgs {
-            dataset,
+            dataset: parse_dataset(dataset),
             data_dir: self.data_dir.clone(),
             offline: self.offline,
         }
@@ -137,56 +154,61 @@ impl TrainArgs {
     /// Refuses every flag that disagrees with the saved run, naming the saved value.
     fn check_against(&self, saved: &RunConfig) -> Result<()> {
         let t = &saved.train;
-        let mut conflicts = Vec::new();
-        let mut differs = |flag: &str, given: Option<String>, saved: String| {
-            if let Some(given) = given.filter(|g| *g != saved) {
-                conflicts.push(format!("{flag} {given} (the run's is {saved})"));
-            }
-        };
-        if let Some(name) = &self.preset {
-            let preset = CaeConfig::preset(name)?;
-            if preset != saved.model {
-                differs("--preset", Some(name.clone()), preset_of(&saved.model));
+        let mut c = Conflicts::default();
+        if let Some(preset) = self.preset {
+            if preset.config()? != saved.model {
+                c.push("--preset", preset, preset_of(&saved.model));
             }
         }
-        differs(
-            "--batch-size",
-            self.batch_size.map(|v| v.to_string()),
-            t.batch_size.to_string(),
-        );
-        differs(
-            "--lambda",
-            self.lambda.map(|v| v.to_string()),
-            t.lambda.to_string(),
-        );
-        differs(
-            "--seed",
-            self.seed.map(|v| v.to_string()),
-            t.seed.to_string(),
-        );
-        if self.schedule.is_some() && self.schedule()? != t.lr_schedule {
-            differs(
-                "--schedule",
-                self.schedule.clone(),
-                schedule_name(t.lr_schedule),
-            );
+        c.check("--batch-size", self.batch_size, t.batch_size);
+        c.check("--lambda", self.lambda, t.lambda);
+        c.check("--seed", self.seed, t.seed);
+        if let Some(schedule) = self.schedule {
+            if schedule.lr_schedule() != t.lr_schedule {
+                c.push("--schedule", schedule, Schedule::describe(t.lr_schedule));
+            }
         }
-        let limit = |l: Option<usize>| l.map_or("none".to_string(), |n| n.to_string());
-        differs(
-            "--train-limit",
-            self.train_limit.map(|v| v.to_string()),
-            limit(t.train_limit),
-        );
-        differs(
-            "--test-limit",
-            self.test_limit.map(|v| v.to_string()),
-            limit(t.test_limit),
-        );
+        c.check_limit("--train-limit", self.train_limit, t.train_limit);
+        c.check_limit("--test-limit", self.test_limit, t.test_limit);
         if let Some(dataset) = &self.dataset {
             if canonical_dataset(dataset) != saved.dataset {
-                differs("--dataset", Some(dataset.clone()), saved.dataset.clone());
+                c.push("--dataset", dataset, &saved.dataset);
             }
         }
+        c.into_result()
+    }
+}
+
+/// The flags of a resumed run that disagree with its saved settings.
+#[derive(Default)]
+struct Conflicts(Vec<String>);
+
+impl Conflicts {
+    fn push(&mut self, flag: &str, given: impl Display, saved: impl Display) {
+        self.0
+            .push(format!("{flag} {given} (the run's is {saved})"));
+    }
+
+    /// `flag` given with a value other than the saved one.
+    fn check<T: PartialEq + Display>(&mut self, flag: &str, given: Option<T>, saved: T) {
+        if let Some(given) = given.filter(|g| *g != saved) {
+            self.push(flag, given, saved);
+        }
+    }
+
+    /// A limit given that is not the saved one (`none` when the run has none).
+    fn check_limit(&mut self, flag: &str, given: Option<usize>, saved: Option<usize>) {
+        if let Some(given) = given.filter(|g| Some(*g) != saved) {
+            self.push(
+                flag,
+                given,
+                saved.map_or("none".to_string(), |n| n.to_string()),
+            );
+        }
+    }
+
+    fn into_result(self) -> Result<()> {
+        let conflicts = self.0;
         if conflicts.is_empty() {
             return Ok(());
         }
@@ -209,28 +231,28 @@ fn preset_of(model: &CaeConfig) -> String {
         })
 }
 
-fn schedule_name(schedule: LrSchedule) -> String {
-    match schedule {
-        LrSchedule::Constant => "constant".into(),
-        LrSchedule::Cosine { final_fraction } => format!("cosine to {final_fraction} of the rate"),
+/// A dataset as a run records it (`mnist`, `fashion-mnist`, or a directory), typed.
+fn parse_dataset(recorded: &str) -> DatasetSource {
+    match recorded.parse::<DatasetSource>() {
+        Ok(source) => source,
+        Err(never) => match never {},
     }
 }
 
 /// How a run records its dataset: the built-in names, or a directory's absolute path.
-pub(crate) fn canonical_dataset(name: &str) -> String {
-    match name.parse::<DatasetSource>() {
-        Ok(DatasetSource::Dir(dir)) => std::fs::canonicalize(&dir)
-            .unwrap_or(dir)
+pub(crate) fn canonical_dataset(source: &DatasetSource) -> String {
+    match source {
+        DatasetSource::Dir(dir) => std::fs::canonicalize(dir)
+            .unwrap_or_else(|_| dir.clone())
             .display()
             .to_string(),
-        Ok(source) => source.to_string(),
-        Err(never) => match never {},
+        source => source.to_string(),
     }
 }
 
 pub fn run(args: TrainArgs, quiet: bool) -> Result<()> {
     // Everything the user typed is checked before any data is read or any file written.
-    let device = cae_core::device(&args.device)?;
+    let device = args.device.open()?;
     if let Some(base) = &args.stack_on {
         return crate::stack::run(&args, base, &device, quiet);
     }
@@ -238,7 +260,7 @@ pub fn run(args: TrainArgs, quiet: bool) -> Result<()> {
         Some(dir) => {
             let saved = SavedRun::read(dir).map_err(hint)?;
             args.check_against(&saved.run)?;
-            let data = args.data(saved.run.dataset.clone());
+            let data = args.data(&saved.run.dataset);
             let train = data.load(Split::Train, !quiet)?;
             let test = data.load(Split::Test, !quiet)?;
             let options = ResumeOptions {
@@ -252,17 +274,17 @@ pub fn run(args: TrainArgs, quiet: bool) -> Result<()> {
         }
         None => {
             let run = RunConfig {
-                model: CaeConfig::preset(args.preset_name())?,
+                model: args.preset().config()?,
                 train: args.train_config()?,
-                dataset: canonical_dataset(args.dataset.as_deref().unwrap_or(DEFAULT_DATASET)),
+                dataset: args.dataset(),
             };
             let out = args
                 .out
                 .clone()
-                .unwrap_or_else(|| default_run_dir(args.preset_name()));
+                .unwrap_or_else(|| default_run_dir(args.preset().name()));
             // Before the data is loaded: a wrong --out fails at once.
             cae_train::check_fresh_run_dir(&out).map_err(hint)?;
-            let data = args.data(run.dataset.clone());
+            let data = args.data(&run.dataset);
             let train = data.load(Split::Train, !quiet)?;
             let test = data.load(Split::Test, !quiet)?;
             let trainer = Trainer::new(run, &out, &device).map_err(hint)?;
@@ -370,6 +392,7 @@ impl TrainObserver for Progress {
                 ProgressStyle::with_template(
                     "epoch {prefix} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}",
                 )
+                // invariant: a fixed template in indicatif's syntax; nothing in it comes from input.
                 .expect("a valid template")
                 .progress_chars("=> "),
             );

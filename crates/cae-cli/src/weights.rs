@@ -8,6 +8,8 @@ use cae_core::ContractiveAutoencoder;
 use candle_core::{DType, Device};
 use clap::Args;
 
+use crate::values::DeviceChoice;
+
 /// The default model (`assets/default-model.safetensors`), built into the binary so that
 /// `reconstruct` and `encode` work on a fresh install. Its configuration is read from the file's
 /// own metadata, so a retrained file can replace it without touching this code.
@@ -34,15 +36,14 @@ pub struct ModelArgs {
     #[arg(long, value_name = "FILE", long_help = WEIGHTS_HELP)]
     pub weights: Option<PathBuf>,
     /// Device to compute on: auto, cpu, cuda, cuda:N, metal.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
+    #[arg(long, default_value_t)]
+    pub device: DeviceChoice,
 }
 
 impl ModelArgs {
     /// The device and the model, checked to take 28×28 single-channel inputs.
     pub fn load(&self) -> Result<(ContractiveAutoencoder, Device)> {
-        let device = cae_core::device(&self.device)
-            .with_context(|| format!("cannot use --device {}", self.device))?;
+        let device = self.device.open()?;
         let source = self.source();
         let model = source.load(&device)?;
         if model.input_dim() != cae_digit::PIXELS {

@@ -245,6 +245,7 @@ impl MetricsLog {
     pub fn to_jsonl(&self) -> Vec<u8> {
         let mut jsonl = Vec::new();
         for metrics in &self.epochs {
+            // invariant: plain numbers into a Vec; serde_json cannot fail on them.
             serde_json::to_writer(&mut jsonl, metrics).expect("metrics always serialise");
             jsonl.push(b'\n');
         }

@@ -1,3 +1,5 @@
+//! [`TrainConfig`]: everything that defines a training run besides the model (epochs, batch size,
+//! Adam, λ, the learning-rate schedule, CAE+H), its checks, and one training step.
 use cae_core::{ContractiveAutoencoder, HessianPenalty, StepOutput};
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};

@@ -1,3 +1,5 @@
+//! [`TrainError`]: everything that can stop a training run or an analysis, stated as facts (no
+//! command-line flags; `cae-cli` adds the hints).
 use std::path::PathBuf;
 
 /// Everything that can stop a training run.

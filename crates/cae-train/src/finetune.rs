@@ -193,6 +193,7 @@ pub fn finetune(
     let head = ClassifierConfig { classes };
     let extra = BTreeMap::from([(
         FINETUNE_KEY.to_string(),
+        // invariant: plain numbers and options; serde_json cannot fail on them.
         serde_json::to_string(cfg).expect("a config always serialises"),
     )]);
     let batcher = cae_data::Batcher::new(cfg.batch_size).shuffle(cfg.seed);

@@ -1,3 +1,5 @@
+//! What a training run tells its caller as it goes: [`TrainObserver`]'s hooks (start, batches,
+//! epochs), with [`Silent`] for callers that want none.
 use crate::artifacts::EpochMetrics;
 
 /// What a run is about to do; sent once before the first batch.

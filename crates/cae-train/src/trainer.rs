@@ -482,6 +482,7 @@ impl Trainer {
         let model_bytes = model_to_bytes(&self.run.model, &self.varmap, &meta)?;
         let meta = BTreeMap::from([(
             PROGRESS_KEY.to_string(),
+            // invariant: plain numbers; serde_json cannot fail on them.
             serde_json::to_string(&self.progress).expect("progress always serialises"),
         )]);
         let state_bytes = tensors_to_bytes(&self.adam.state_tensors()?, &meta)?;
