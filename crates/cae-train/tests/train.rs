@@ -121,7 +121,8 @@ fn loss_falls_and_every_artifact_is_written() {
     )
     .unwrap();
     let eval = cae_train::evaluate(&model, &test, 1000, &Device::Cpu).unwrap();
-    let (report, _) = cae_train::analysis::reconstruction_by_class(&model, &test, &Device::Cpu).unwrap();
+    let (report, _) =
+        cae_train::analysis::reconstruction_by_class(&model, &test, &Device::Cpu).unwrap();
     for (what, bce) in [("evaluate", eval.bce), ("eval", report.overall_bce)] {
         assert!(
             (bce - log[3].test_bce).abs() < 1e-7 * log[3].test_bce,

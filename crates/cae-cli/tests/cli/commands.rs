@@ -9,7 +9,6 @@ use image::{ImageBuffer, Luma, Rgb, Rgba};
 
 use crate::helpers::{cli, default_model, files_in, s, stderr, stdout};
 
-
 const SCALE: u32 = 8;
 
 /// The expected size of a reconstruction figure: input and reconstruction side by side.
