@@ -63,7 +63,7 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 8)]
     tangents: usize,
     /// Seed of the random directions.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = EvalOptions::default().seed)]
     seed: u64,
     /// Print the results as JSON instead of a table.
     #[arg(long)]
