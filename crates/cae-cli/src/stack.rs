@@ -7,7 +7,8 @@ use cae_data::Split;
 use cae_train::{base_model_path, train_stacked_layer, StackRunConfig};
 use candle_core::Device;
 
-use crate::train::{default_run_dir, hint, stop_on_ctrl_c, Progress, TrainArgs};
+use crate::progress::{stop_on_ctrl_c, Progress};
+use crate::train::{default_run_dir, hint, TrainArgs};
 
 pub fn run(args: &TrainArgs, base: &Path, device: &Device, quiet: bool) -> Result<()> {
     let train_cfg = args.train_config()?;
