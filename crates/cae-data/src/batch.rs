@@ -79,18 +79,22 @@ impl Batcher {
         self
     }
 
+    /// The number of samples in a full batch.
     pub fn batch_size(&self) -> usize {
         self.batch_size
     }
 
+    /// Whether each epoch is shuffled.
     pub fn is_shuffled(&self) -> bool {
         self.shuffle
     }
 
+    /// The shuffling seed (0 when not shuffled).
     pub fn seed(&self) -> u64 {
         self.seed
     }
 
+    /// Whether a last partial batch is dropped.
     pub fn drops_last(&self) -> bool {
         self.drop_last
     }
@@ -148,6 +152,7 @@ impl Batch {
         self.indices.len()
     }
 
+    /// Whether the batch holds no samples.
     pub fn is_empty(&self) -> bool {
         self.indices.is_empty()
     }

@@ -13,8 +13,10 @@ pub enum DataError {
     /// A file or directory could not be read or written.
     #[error("{path}: {error}")]
     Io {
+        /// The file or directory involved.
         path: PathBuf,
         // In the message rather than `source()`, so that error chains print it once.
+        /// What the operating system said.
         error: std::io::Error,
     },
 
@@ -24,8 +26,10 @@ pub enum DataError {
          the file is probably truncated or corrupt: delete it and try again"
     )]
     Decompress {
+        /// The file or directory involved.
         path: PathBuf,
         #[source]
+        /// What the decompressor said.
         source: std::io::Error,
     },
 
@@ -34,18 +38,32 @@ pub enum DataError {
         "{path}: not an IDX file: expected the magic bytes 00 00 08 <rank>, found {}",
         hex_bytes(found)
     )]
-    BadMagic { path: PathBuf, found: Vec<u8> },
+    BadMagic {
+        /// The file.
+        path: PathBuf,
+        /// Its first bytes (up to four).
+        found: Vec<u8>,
+    },
 
     /// An IDX file whose element type is not unsigned bytes (type code 0x08).
     #[error("{path}: unsupported IDX element type 0x{found:02x}; only unsigned bytes (0x08) are supported")]
-    UnsupportedType { path: PathBuf, found: u8 },
+    UnsupportedType {
+        /// The file.
+        path: PathBuf,
+        /// The type code found.
+        found: u8,
+    },
 
     /// An IDX file with the wrong number of dimensions for its role.
     #[error("{path}: expected an IDX file of rank {expected} ({role}), found rank {found}")]
     Rank {
+        /// The file or directory involved.
         path: PathBuf,
+        /// What the file was read as.
         role: &'static str,
+        /// The rank that role needs.
         expected: u8,
+        /// The type code found.
         found: u8,
     },
 
@@ -53,8 +71,11 @@ pub enum DataError {
     /// overflow.
     #[error("{path}: invalid dimensions {}: {reason}", dims_text(dims))]
     Dimensions {
+        /// The file or directory involved.
         path: PathBuf,
+        /// The dimensions from the header.
         dims: Vec<usize>,
+        /// What is wrong with them.
         reason: &'static str,
     },
 
@@ -65,9 +86,13 @@ pub enum DataError {
         dims_text(dims)
     )]
     Length {
+        /// The file or directory involved.
         path: PathBuf,
+        /// The dimensions from the header.
         dims: Vec<usize>,
+        /// What the header or the other inputs call for.
         expected: usize,
+        /// What was found.
         found: usize,
     },
 
@@ -78,8 +103,11 @@ pub enum DataError {
         dims_text(dims)
     )]
     TrailingData {
+        /// The file or directory involved.
         path: PathBuf,
+        /// The dimensions from the header.
         dims: Vec<usize>,
+        /// What the header or the other inputs call for.
         expected: usize,
     },
 
@@ -90,9 +118,13 @@ pub enum DataError {
         dims_text(dims)
     )]
     TooLarge {
+        /// The file or directory involved.
         path: PathBuf,
+        /// The dimensions from the header.
         dims: Vec<usize>,
+        /// The bytes those dimensions describe.
         bytes: usize,
+        /// The most accepted.
         limit: usize,
     },
 
@@ -101,9 +133,13 @@ pub enum DataError {
         "{images} holds {n_images} images but {labels} holds {n_labels} labels; they must match"
     )]
     CountMismatch {
+        /// The image file.
         images: PathBuf,
+        /// The label file.
         labels: PathBuf,
+        /// Samples in the image file.
         n_images: usize,
+        /// Labels in the label file.
         n_labels: usize,
     },
 
@@ -115,7 +151,9 @@ pub enum DataError {
     Checksum {
         /// A path or URL.
         location: String,
+        /// The pinned sum.
         expected: String,
+        /// The sum of what was read.
         found: String,
     },
 
@@ -160,13 +198,19 @@ pub enum DataError {
         "no per-user cache directory on this system to store {dataset} in, and no data root \
          given (the CAE_DATA_DIR environment variable is not set either)"
     )]
-    NoCacheDir { dataset: String },
+    NoCacheDir {
+        /// The dataset that was to be stored.
+        dataset: String,
+    },
 
     /// [`crate::Dataset::from_raw`] was given inconsistent buffers.
     #[error("invalid raw dataset: {what}: expected {expected}, found {found}")]
     InvalidRaw {
+        /// Which quantity is inconsistent.
         what: &'static str,
+        /// What the header or the other inputs call for.
         expected: usize,
+        /// What was found.
         found: usize,
     },
 }
@@ -174,7 +218,9 @@ pub enum DataError {
 /// One failed try to fetch one URL.
 #[derive(Debug)]
 pub struct DownloadAttempt {
+    /// The URL tried.
     pub url: String,
+    /// Why it failed.
     pub error: FetchError,
 }
 
@@ -205,7 +251,12 @@ pub enum FetchError {
     Contents(String),
     /// The body arrived but its decompressed contents do not match the pinned sum.
     #[error("SHA-256 of the decompressed contents is {found}, expected {expected}")]
-    Checksum { expected: String, found: String },
+    Checksum {
+        /// The pinned sum.
+        expected: String,
+        /// The sum of what arrived.
+        found: String,
+    },
 }
 
 /// `[60000, 28, 28]` as `60000 × 28 × 28`.

@@ -32,17 +32,29 @@
 //! directory plus `cae`; files are found in `<root>/<name>/` or directly in `<root>/`, and
 //! downloads go to `<root>/<name>/`.
 
+#![warn(missing_docs)]
+
 mod batch;
 mod dataset;
 mod download;
 mod error;
 pub mod idx;
+mod load;
+mod paths;
+mod source;
+mod spec;
+mod split;
 mod weights;
 
 pub use batch::{Batch, Batcher, Batches, DEFAULT_BATCH_SIZE};
-pub use dataset::{find_idx_file, Dataset, DatasetSource, LoadOptions, Split};
-pub use download::{data_root, download_files, resolve_data_root, DatasetSpec, DATA_DIR_ENV};
+pub use dataset::Dataset;
+pub use download::{download_files, DownloadOptions};
 pub use error::{DataError, DownloadAttempt, FetchError};
+pub use load::LoadOptions;
+pub use paths::{data_root, find_idx_file, resolve_data_root, DATA_DIR_ENV};
+pub use source::DatasetSource;
+pub use spec::DatasetSpec;
+pub use split::Split;
 pub use weights::{
     installed_weights_path, resolve_weights_dir, weights_dir, INSTALLED_WEIGHTS_FILE,
     WEIGHTS_DIR_ENV,
