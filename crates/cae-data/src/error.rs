@@ -213,6 +213,209 @@ pub enum DataError {
         /// What was found.
         found: usize,
     },
+
+    /// A path that is no kind of dataset this crate reads.
+    #[error(
+        "{path}: not a dataset: {reason}. Expected \"mnist\", \"fashion-mnist\", a directory of \
+         IDX files (train-*/t10k-*), a directory of PNG/JPEG images (optionally one subdirectory \
+         per class), a .npy file or a .csv file"
+    )]
+    UnknownSource {
+        /// The path given.
+        path: PathBuf,
+        /// What it is instead.
+        reason: String,
+    },
+
+    /// A source with one set of samples was asked for its test split.
+    #[error(
+        "{source_name} holds one set of samples, not a training and a test split: name a separate \
+         test set or hold out a fraction of it"
+    )]
+    NoTestSplit {
+        /// The source, as displayed.
+        source_name: String,
+    },
+
+    /// An image that cannot be decoded (corrupt, truncated, unsupported, or over the limits).
+    #[error("{path}: cannot decode the image: {detail}")]
+    Image {
+        /// The image file.
+        path: PathBuf,
+        /// What the decoder said.
+        detail: String,
+    },
+
+    /// Images of different sizes and no size to resize them to.
+    #[error(
+        "{first} is {}×{} pixels but {other} is {}×{} (width × height); images of different \
+         sizes need a size to be resized to",
+        first_size.0, first_size.1, other_size.0, other_size.1
+    )]
+    MixedImageSizes {
+        /// The first image, whose size all others must have.
+        first: PathBuf,
+        /// Its width and height.
+        first_size: (u32, u32),
+        /// An image of another size.
+        other: PathBuf,
+        /// Its width and height.
+        other_size: (u32, u32),
+    },
+
+    /// A class subdirectory without images.
+    #[error(
+        "{dir}: an empty class folder: it holds no PNG or JPEG images; remove it or add images"
+    )]
+    EmptyClass {
+        /// The class folder.
+        dir: PathBuf,
+    },
+
+    /// Images directly in an image folder's root beside class subdirectories.
+    #[error(
+        "{dir}: holds both class subdirectories and images of no class (such as {image}); move \
+         each image into its class folder"
+    )]
+    MixedLayout {
+        /// The image folder.
+        dir: PathBuf,
+        /// One image outside any class folder.
+        image: PathBuf,
+    },
+
+    /// More classes than labels of one byte can tell apart.
+    #[error("{path}: {count} classes or more; at most 256 are supported")]
+    TooManyClasses {
+        /// The folder or file with the classes.
+        path: PathBuf,
+        /// How many there are.
+        count: usize,
+    },
+
+    /// A `.npy` file whose header is malformed or describes data this crate does not read.
+    #[error("{path}: {reason}; header: {header}")]
+    NpyHeader {
+        /// The `.npy` file.
+        path: PathBuf,
+        /// The header as read (or its first bytes).
+        header: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A label that is not a class id in 0..=255.
+    #[error(
+        "{path}: the label of sample {index} is {value}; labels must be class ids from 0 to 255"
+    )]
+    BadLabel {
+        /// The file holding the labels.
+        path: PathBuf,
+        /// The sample, counted from 0.
+        index: usize,
+        /// The value found.
+        value: String,
+    },
+
+    /// A value that is NaN or infinite.
+    #[error("{path}: sample {sample}, feature {feature} is {value}, not a finite number")]
+    NonFinite {
+        /// The file (or `<memory>`).
+        path: PathBuf,
+        /// The sample, counted from 0.
+        sample: usize,
+        /// The feature within the sample, counted from 0.
+        feature: usize,
+        /// The value found.
+        value: f32,
+    },
+
+    /// A CSV cell that is not a finite number.
+    #[error("{path}: line {line}, column {column}{}: {cell:?} {problem}",
+        name.as_ref().map(|n| format!(" ({n})")).unwrap_or_default())]
+    CsvCell {
+        /// The CSV file.
+        path: PathBuf,
+        /// The line, counted from 1.
+        line: usize,
+        /// The column, counted from 1.
+        column: usize,
+        /// The column's name from the header row, if there is one.
+        name: Option<String>,
+        /// The cell's text.
+        cell: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+
+    /// A CSV row with another number of cells than the first.
+    #[error("{path}: line {line} has {found} cells but the first row has {expected}")]
+    CsvRagged {
+        /// The CSV file.
+        path: PathBuf,
+        /// The line, counted from 1.
+        line: usize,
+        /// Cells in that line.
+        found: usize,
+        /// Cells in the first row.
+        expected: usize,
+    },
+
+    /// A label column that is not in the CSV header.
+    #[error("{path}: no column named {name:?}; {columns}")]
+    CsvLabelColumn {
+        /// The CSV file.
+        path: PathBuf,
+        /// The column asked for.
+        name: String,
+        /// The columns there are, or that there is no header row.
+        columns: String,
+    },
+
+    /// A source that holds no samples.
+    #[error("{path}: holds no samples")]
+    NoSamples {
+        /// The file or folder.
+        path: PathBuf,
+    },
+
+    /// Data larger than the memory it may take.
+    #[error(
+        "{path}: the data takes {} MiB in memory, more than the {} MiB allowed ({budget_from}); \
+         use a smaller dataset or raise the memory limit",
+        bytes >> 20, budget >> 20
+    )]
+    OverMemoryBudget {
+        /// The file or folder.
+        path: PathBuf,
+        /// The bytes the data would take.
+        bytes: u64,
+        /// The bytes it may take.
+        budget: u64,
+        /// Where the budget comes from (the configured limit, or the memory available).
+        budget_from: &'static str,
+    },
+
+    /// A sample index past the end of the dataset.
+    #[error("sample index {index} out of bounds for a dataset of {len} samples")]
+    IndexOutOfBounds {
+        /// The index asked for.
+        index: usize,
+        /// The number of samples.
+        len: usize,
+    },
+
+    /// A test fraction that leaves no sample on one side.
+    #[error(
+        "a test fraction of {fraction} of {samples} samples leaves no sample for training or \
+         none for testing; it must lie strictly between 0 and 1 and keep one sample on each side"
+    )]
+    BadTestFraction {
+        /// The fraction asked for.
+        fraction: f64,
+        /// The samples to split.
+        samples: usize,
+    },
 }
 
 /// One failed try to fetch one URL.

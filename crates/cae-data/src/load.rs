@@ -1,19 +1,23 @@
 //! Loading a dataset: named ones from the data root (downloaded and verified on a cache miss),
-//! or a directory of IDX files.
+//! a directory of IDX files, an image folder, a `.npy` array or a CSV table.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::csv::{self, CsvTable};
 use crate::dataset::Dataset;
 use crate::download::{self, DownloadOptions};
 use crate::error::DataError;
 use crate::idx;
+use crate::images::{self, ImageFolder};
+use crate::memory::Budget;
+use crate::npy::{self, NpyFiles};
 use crate::paths::{self, find_idx_file};
 use crate::source::{DatasetSource, Origin};
 use crate::spec::DatasetSpec;
 use crate::split::Split;
 
-/// How to find and fetch a named dataset.
+/// How to find and fetch a dataset, and how much memory it may take.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadOptions {
     /// The data root (holding `mnist/`, `fashion-mnist/`, …). `None`: `$CAE_DATA_DIR`, else
@@ -28,6 +32,10 @@ pub struct LoadOptions {
     pub timeout: Duration,
     /// Extra tries per mirror after a timeout or transport error, before the next mirror.
     pub retries: u32,
+    /// The most bytes an image folder, `.npy` array or CSV table may take in memory, checked
+    /// before it is read (as far as its size is known beforehand). `None`: the memory the
+    /// system says is available.
+    pub memory_limit: Option<u64>,
 }
 
 impl LoadOptions {
@@ -51,22 +59,66 @@ impl Default for LoadOptions {
             progress: download.progress,
             timeout: download.timeout,
             retries: download.retries,
+            memory_limit: None,
         }
     }
 }
 
 impl Dataset {
     /// Loads one split of a named dataset (downloading it on a cache miss, verifying the
-    /// pinned checksums) or of a directory of IDX files.
+    /// pinned checksums) or of a directory of IDX files. An image folder, array or table is one
+    /// set of samples: its [`Split::Train`] is all of it, and its [`Split::Test`] is
+    /// [`DataError::NoTestSplit`] (see [`crate::load_train_test`]).
     pub fn load(
         source: &DatasetSource,
         split: Split,
         opts: &LoadOptions,
     ) -> Result<Dataset, DataError> {
-        match source.origin() {
-            Origin::Named(spec) => Self::load_spec(&spec, split, opts),
-            Origin::IdxDir(dir) => Self::load_dir(dir, split),
+        let origin = source.origin();
+        if split == Split::Test && !source.has_test_split() {
+            return Err(DataError::NoTestSplit {
+                source_name: source.to_string(),
+            });
         }
+        match origin {
+            Origin::Named(spec) => Self::load_spec(&spec, split, opts),
+            Origin::IdxDir(dir) => {
+                let no_idx = [Split::Train, Split::Test]
+                    .iter()
+                    .all(|s| find_idx_file(dir, &s.images_file()).is_none());
+                match DatasetSource::detect(dir) {
+                    // Not IDX files after all: read it as what it is, or say what it is.
+                    Ok(other) if no_idx && !matches!(other, DatasetSource::Dir(_)) => {
+                        Self::load(&other, split, opts)
+                    }
+                    Err(unknown) if no_idx => Err(unknown),
+                    _ => Self::load_dir(dir, split),
+                }
+            }
+            Origin::Images(folder) => Self::load_images(folder, opts),
+            Origin::Npy(files) => Self::load_npy(files, opts),
+            Origin::Csv(table) => Self::load_csv(table, opts),
+        }
+    }
+
+    /// Reads a folder of PNG/JPEG images (see [`ImageFolder`]) into bytes, channels last.
+    pub fn load_images(folder: &ImageFolder, opts: &LoadOptions) -> Result<Dataset, DataError> {
+        images::load(folder, Budget::new(opts.memory_limit))
+    }
+
+    /// Reads a `.npy` array (and its labels): bytes stay bytes, `float32` stays `f32`, and
+    /// `float64` is narrowed to `f32`.
+    pub fn load_npy(files: &NpyFiles, opts: &LoadOptions) -> Result<Dataset, DataError> {
+        npy::load(
+            &files.data,
+            files.labels.as_deref(),
+            Budget::new(opts.memory_limit),
+        )
+    }
+
+    /// Reads a CSV table of numbers into `f32` features.
+    pub fn load_csv(table: &CsvTable, opts: &LoadOptions) -> Result<Dataset, DataError> {
+        csv::load(table, Budget::new(opts.memory_limit))
     }
 
     /// Loads one split of the dataset described by `spec`: from `<root>/<name>/` or `<root>/`,
