@@ -59,9 +59,9 @@ fn main() -> Result<()> {
     std::fs::write(&npy_f32, npy_bytes("<f4", &floats))?;
     drop(floats);
     println!(
-        "fixtures written in {:.1} s (not counted below); {} threads",
+        "fixtures written in {:.1} s (not counted below); {} hardware threads",
         started.elapsed().as_secs_f64(),
-        rayon_threads()
+        available_threads()
     );
 
     println!(
@@ -99,21 +99,13 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// A version-1 `.npy` file of shape 60000×784.
+/// A `.npy` file of shape 60000×784.
 fn npy_bytes(descr: &str, body: &[u8]) -> Vec<u8> {
-    let mut header =
-        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': (60000, 784), }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
+    let mut out = cae_data::encode_npy_header(descr, &[60_000, 784]);
     out.extend_from_slice(body);
     out
 }
 
-fn rayon_threads() -> usize {
+fn available_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }

@@ -74,6 +74,7 @@ pub use holdout::{load_train_test, HeldOut, TestSplit, TrainTest};
 pub use images::ImageFolder;
 pub use load::LoadOptions;
 pub use npy::NpyFiles;
+pub use npy_header::encode_npy_header;
 pub use paths::{data_root, find_idx_file, resolve_data_root, DATA_DIR_ENV};
 pub use shape::SampleShape;
 pub use source::DatasetSource;

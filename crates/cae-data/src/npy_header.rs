@@ -131,6 +131,28 @@ impl Header {
     }
 }
 
+/// The header of a version-1 `.npy` file holding a C-order array of element type `descr`
+/// (`"|u1"`, `"<f4"`, `"<f8"`, `"<i8"`, …) shaped `shape`: write it, then the elements
+/// (little-endian), to make a file NumPy and this crate read.
+pub fn encode_npy_header(descr: &str, shape: &[usize]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+    let shape = match dims.len() {
+        1 => format!("({},)", dims[0]),
+        _ => format!("({})", dims.join(", ")),
+    };
+    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    // NumPy pads the header with spaces to a multiple of 64 bytes, ending in a newline.
+    while (10 + dict.len() + 1) % 64 != 0 {
+        dict.push(' ');
+    }
+    dict.push('\n');
+    let mut out = MAGIC.to_vec();
+    out.extend_from_slice(&[1, 0]);
+    out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    out.extend_from_slice(dict.as_bytes());
+    out
+}
+
 /// `<f4` → (Float, 4). Little-endian, or `|` for one byte.
 fn parse_descr(descr: &str) -> Result<(Kind, usize), String> {
     let unsupported = || {
@@ -255,6 +277,19 @@ mod tests {
         assert!(parse_dict("{'descr': [('a', '<f4')], 'shape': (1,)}").is_none());
         assert!(parse_dict("{'shape': (1,)} junk").is_none());
         assert!(parse_dict("not a dict").is_none());
+    }
+
+    #[test]
+    fn encoded_headers_read_back() {
+        let bytes = encode_npy_header("<f4", &[60_000, 784]);
+        assert_eq!(bytes.len() % 64, 0);
+        let header = Header::read(&mut &bytes[..], Path::new("x.npy")).unwrap();
+        assert_eq!((header.kind, header.size), (Kind::Float, 4));
+        assert_eq!(header.shape, [60_000, 784]);
+        assert_eq!(header.data_offset, bytes.len() as u64);
+        let one = encode_npy_header("|u1", &[3]);
+        let header = Header::read(&mut &one[..], Path::new("y.npy")).unwrap();
+        assert_eq!(header.shape, [3]);
     }
 
     #[test]

@@ -22,29 +22,18 @@ fn opts() -> LoadOptions {
     }
 }
 
-/// A version-1 `.npy` file: `descr`, C order, `shape`, then `body`.
+/// A `.npy` file: `descr`, C order, `shape`, then `body`.
 fn npy(descr: &str, shape: &[usize], body: &[u8]) -> Vec<u8> {
-    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
-    let shape = match dims.len() {
-        1 => format!("({},)", dims[0]),
-        _ => format!("({})", dims.join(", ")),
-    };
-    npy_with_dict(
-        &format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}"),
-        body,
-    )
+    let mut out = cae_data::encode_npy_header(descr, shape);
+    out.extend_from_slice(body);
+    out
 }
 
-/// A version-1 `.npy` file with the header dict written as given.
+/// A version-1 `.npy` file with the header dict written as given (unpadded), then `body`.
 fn npy_with_dict(dict: &str, body: &[u8]) -> Vec<u8> {
-    let mut header = dict.to_string();
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
     let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    out.extend_from_slice(dict.as_bytes());
     out.extend_from_slice(body);
     out
 }
