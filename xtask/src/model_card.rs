@@ -30,10 +30,16 @@ impl CardDataset {
                 "Fashion-MNIST".to_owned(),
                 Some("zalando-datasets/fashion_mnist"),
             ),
-            DatasetSource::Dir(dir) => (
-                dir.file_name().map_or_else(
-                    || dir.display().to_string(),
-                    |n| n.to_string_lossy().into_owned(),
+            // A path (IDX files, images, an array, a table) by its own name.
+            other => (
+                other.path().map_or_else(
+                    || other.to_string(),
+                    |path| {
+                        path.file_name().map_or_else(
+                            || path.display().to_string(),
+                            |n| n.to_string_lossy().into_owned(),
+                        )
+                    },
                 ),
                 None,
             ),

@@ -1,4 +1,4 @@
-//! Minibatches: an epoch's sample order and the `u8 → f32` conversion of each batch.
+//! Minibatches: an epoch's sample order and the conversion of each batch to `f32`.
 //!
 //! Order. A shuffled epoch's permutation comes from a ChaCha8 generator seeded with the seed
 //! and set to stream number `epoch`, so epoch `e` always has the same order for a given seed,
@@ -79,18 +79,22 @@ impl Batcher {
         self
     }
 
+    /// The number of samples in a full batch.
     pub fn batch_size(&self) -> usize {
         self.batch_size
     }
 
+    /// Whether each epoch is shuffled.
     pub fn is_shuffled(&self) -> bool {
         self.shuffle
     }
 
+    /// The shuffling seed (0 when not shuffled).
     pub fn seed(&self) -> u64 {
         self.seed
     }
 
+    /// Whether a last partial batch is dropped.
     pub fn drops_last(&self) -> bool {
         self.drop_last
     }
@@ -134,7 +138,7 @@ impl Batcher {
 /// One minibatch.
 #[derive(Debug, Clone)]
 pub struct Batch {
-    /// `f32` `[batch, rows * cols]`, values in `[0, 1]`.
+    /// `f32` `[batch, image_dim]`: bytes scaled to `[0, 1]`, floats as the dataset holds them.
     pub images: Tensor,
     /// The label of each row of `images`.
     pub labels: Vec<u8>,
@@ -148,6 +152,7 @@ impl Batch {
         self.indices.len()
     }
 
+    /// Whether the batch holds no samples.
     pub fn is_empty(&self) -> bool {
         self.indices.is_empty()
     }

@@ -1,4 +1,4 @@
-//! Where datasets live on disk, and fetching them from public mirrors on a cache miss.
+//! Fetching a named dataset's files from its public mirrors on a cache miss.
 //!
 //! A download goes to memory first, is decompressed and checked against the pinned SHA-256 of
 //! the *decompressed* contents (distributors re-compress the `.gz` files, so their sums differ
@@ -6,140 +6,36 @@
 //! temporary file in the cache directory and renamed into place. A failed, cut-short or corrupt
 //! download therefore never leaves anything in the cache.
 
-use std::ffi::OsString;
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::dataset::LoadOptions;
 use crate::error::{DataError, DownloadAttempt, FetchError};
 use crate::idx;
+use crate::spec::DatasetSpec;
 
-/// Environment variable that overrides the per-user data root.
-pub const DATA_DIR_ENV: &str = "CAE_DATA_DIR";
-
-/// A named dataset that can be downloaded: its files, their pinned sums and its mirrors.
-///
-/// The constructors [`DatasetSpec::mnist`] and [`DatasetSpec::fashion_mnist`] give the real
-/// thing; tests build their own to point at a local server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DatasetSpec {
-    /// Short name, also the name of the dataset's subdirectory in the data root.
-    pub name: String,
-    /// `(file name without .gz, SHA-256 of the decompressed IDX file)`.
-    pub files: Vec<(String, String)>,
-    /// Base URLs tried in order; `<mirror><file name>.gz` is fetched.
-    pub mirrors: Vec<String>,
+/// How patient the downloader is, and whether it shows its progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DownloadOptions {
+    /// Connect timeout, and the longest a server may stay silent mid-transfer.
+    pub timeout: Duration,
+    /// Extra tries per mirror after a timeout or transport error, before the next mirror.
+    pub retries: u32,
+    /// Draw a progress bar while downloading (only ever on a terminal).
+    pub progress: bool,
 }
 
-// Sums of the decompressed files, from /work/shared/data/*/SHA256SUMS.idx (the same contents
-// torchvision and the Fashion-MNIST repository pin, in compressed form).
-const MNIST_FILES: [(&str, &str); 4] = [
-    (
-        "train-images-idx3-ubyte",
-        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-    ),
-    (
-        "train-labels-idx1-ubyte",
-        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-    ),
-    (
-        "t10k-images-idx3-ubyte",
-        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-    ),
-    (
-        "t10k-labels-idx1-ubyte",
-        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-    ),
-];
-
-const FASHION_MNIST_FILES: [(&str, &str); 4] = [
-    (
-        "train-images-idx3-ubyte",
-        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-    ),
-    (
-        "train-labels-idx1-ubyte",
-        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-    ),
-    (
-        "t10k-images-idx3-ubyte",
-        "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-    ),
-    (
-        "t10k-labels-idx1-ubyte",
-        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-    ),
-];
-
-impl DatasetSpec {
-    /// LeCun et al.'s handwritten digits.
-    pub fn mnist() -> Self {
-        Self::from_static(
-            "mnist",
-            &MNIST_FILES,
-            &[
-                // torchvision's first choice; yann.lecun.com often refuses or rate-limits.
-                "https://ossci-datasets.s3.amazonaws.com/mnist/",
-                "https://storage.googleapis.com/cvdf-datasets/mnist/",
-                "http://yann.lecun.com/exdb/mnist/",
-            ],
-        )
-    }
-
-    /// Zalando's Fashion-MNIST: same format and sizes as MNIST, ten kinds of clothing.
-    pub fn fashion_mnist() -> Self {
-        Self::from_static(
-            "fashion-mnist",
-            &FASHION_MNIST_FILES,
-            &["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
-        )
-    }
-
-    fn from_static(name: &str, files: &[(&str, &str)], mirrors: &[&str]) -> Self {
+impl Default for DownloadOptions {
+    /// 30 s of silence, two retries per mirror, progress on a terminal.
+    fn default() -> Self {
         Self {
-            name: name.to_string(),
-            files: files
-                .iter()
-                .map(|&(f, s)| (f.to_string(), s.to_string()))
-                .collect(),
-            mirrors: mirrors.iter().map(|m| m.to_string()).collect(),
+            timeout: Duration::from_secs(30),
+            retries: 2,
+            progress: true,
         }
     }
-
-    /// The pinned SHA-256 of the decompressed `file` (name without `.gz`), if the spec has one.
-    pub fn sha256(&self, file: &str) -> Option<&str> {
-        self.files
-            .iter()
-            .find(|(f, _)| f == file)
-            .map(|(_, s)| s.as_str())
-    }
-}
-
-/// The directory that holds one subdirectory per named dataset: `explicit` if given, else
-/// `$CAE_DATA_DIR`, else `<per-user cache dir>/cae` (`~/.cache/cae` on Linux). `None` when
-/// none of those exists.
-pub fn data_root(explicit: Option<&Path>) -> Option<PathBuf> {
-    resolve_data_root(
-        explicit,
-        std::env::var_os(DATA_DIR_ENV),
-        dirs::cache_dir().map(|d| d.join("cae")),
-    )
-}
-
-/// [`data_root`] with its inputs spelled out, so the precedence can be tested without touching
-/// the process environment.
-pub fn resolve_data_root(
-    explicit: Option<&Path>,
-    env: Option<OsString>,
-    default: Option<PathBuf>,
-) -> Option<PathBuf> {
-    explicit
-        .map(Path::to_path_buf)
-        .or_else(|| env.filter(|v| !v.is_empty()).map(PathBuf::from))
-        .or(default)
 }
 
 /// Downloads each of `files` (names without `.gz`) of `spec` into `dir`, trying the mirrors in
@@ -149,7 +45,7 @@ pub fn download_files(
     spec: &DatasetSpec,
     files: &[&str],
     dir: &Path,
-    opts: &LoadOptions,
+    opts: &DownloadOptions,
 ) -> Result<Vec<PathBuf>, DataError> {
     std::fs::create_dir_all(dir).map_err(|error| DataError::Io {
         path: dir.to_path_buf(),
@@ -182,7 +78,7 @@ fn download_one(
     file: &str,
     all_files: &[&str],
     dir: &Path,
-    opts: &LoadOptions,
+    opts: &DownloadOptions,
 ) -> Result<PathBuf, DataError> {
     let expected = spec.sha256(file);
     let mut attempts = Vec::new();
@@ -325,19 +221,27 @@ fn progress_bar(enabled: bool, total: Option<u64>, url: &str) -> ProgressBar {
     }
     let name = url.rsplit('/').next().unwrap_or(url).to_string();
     let bar = match total {
-        Some(total) => ProgressBar::new(total).with_style(
-            ProgressStyle::with_template(
-                "{msg:30} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        ),
-        None => ProgressBar::new_spinner().with_style(
-            ProgressStyle::with_template("{spinner} {msg:30} {bytes} {bytes_per_sec}")
-                .expect("valid template"),
-        ),
+        Some(total) => ProgressBar::new(total),
+        None => ProgressBar::new_spinner(),
     };
-    bar.with_message(name)
+    bar.with_style(bar_style(total.is_some()))
+        .with_message(name)
+}
+
+/// A bar when the size is known, else a spinner.
+fn bar_style(known_size: bool) -> ProgressStyle {
+    if known_size {
+        ProgressStyle::with_template(
+            "{msg:30} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        // invariant: a constant template, which `progress_templates_are_valid` parses.
+        .expect("valid template")
+        .progress_chars("=> ")
+    } else {
+        ProgressStyle::with_template("{spinner} {msg:30} {bytes} {bytes_per_sec}")
+            // invariant: a constant template, which `progress_templates_are_valid` parses.
+            .expect("valid template")
+    }
 }
 
 /// Writes a verified body into `dir` atomically, so that a crash half-way leaves at most a stray
@@ -362,44 +266,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn data_root_precedence() {
-        let explicit = PathBuf::from("/explicit");
-        let default = Some(PathBuf::from("/home/u/.cache/cae"));
-        let env = Some(OsString::from("/from-env"));
-        assert_eq!(
-            resolve_data_root(Some(&explicit), env.clone(), default.clone()),
-            Some(explicit)
-        );
-        assert_eq!(
-            resolve_data_root(None, env, default.clone()),
-            Some(PathBuf::from("/from-env"))
-        );
-        // An empty variable is treated as unset, as shells make that easy to do by accident.
-        assert_eq!(
-            resolve_data_root(None, Some(OsString::new()), default.clone()),
-            default
-        );
-        assert_eq!(resolve_data_root(None, None, None), None);
-    }
-
-    #[test]
-    fn specs_are_complete() {
-        for spec in [DatasetSpec::mnist(), DatasetSpec::fashion_mnist()] {
-            assert_eq!(spec.files.len(), 4);
-            assert!(!spec.mirrors.is_empty());
-            for (_, sum) in &spec.files {
-                assert_eq!(sum.len(), 64);
-                assert!(sum.bytes().all(|b| b.is_ascii_hexdigit()));
-            }
-        }
-        assert_eq!(
-            DatasetSpec::mnist().mirrors[0],
-            "https://ossci-datasets.s3.amazonaws.com/mnist/"
-        );
-        assert!(DatasetSpec::mnist()
-            .sha256("train-images-idx3-ubyte")
-            .is_some());
-        assert!(DatasetSpec::mnist().sha256("nope").is_none());
+    fn progress_templates_are_valid() {
+        // The `expect`s in `bar_style` rest on this.
+        drop(bar_style(true));
+        drop(bar_style(false));
     }
 
     #[test]

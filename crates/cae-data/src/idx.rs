@@ -163,6 +163,7 @@ fn read_idx_from<R: BufRead>(
     }
     let dims: Vec<usize> = dim_bytes
         .chunks_exact(4)
+        // invariant: `chunks_exact(4)` yields 4-byte slices.
         .map(|c| u32::from_be_bytes(c.try_into().expect("4 bytes")) as usize)
         .collect();
     let Some(expected) = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)) else {

@@ -1,4 +1,7 @@
-//! MNIST, Fashion-MNIST and any directory of IDX files: download, verify, cache, parse, batch.
+//! Datasets for cae: MNIST, Fashion-MNIST and any directory of IDX files (download, verify,
+//! cache, parse), and your own data: a folder of PNG/JPEG images (optionally one subdirectory per
+//! class), a NumPy `.npy` array, or a CSV table of numbers; all through one [`Dataset`] type,
+//! kept in its compact type and batched as `f32`.
 //!
 //! ```no_run
 //! use cae_data::{Batcher, Dataset, DatasetSource, LoadOptions, Split};
@@ -24,6 +27,13 @@
 //! for batch in test.batches(1000, &device) {
 //!     let _labels = batch?.labels;
 //! }
+//!
+//! // So does your own data, of the kind the path is; hold out a seeded fifth as the test set.
+//! let source: DatasetSource = "readings.csv".parse()?;
+//! let test = cae_data::TestSplit::Fraction { fraction: 0.2, seed: 0 };
+//! let split = cae_data::load_train_test(&source, &test, &LoadOptions::default())?;
+//! let _record = split.held_out; // fraction, seed and the test indices
+//! let _real_valued = !split.train.in_unit_interval();
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -32,17 +42,46 @@
 //! directory plus `cae`; files are found in `<root>/<name>/` or directly in `<root>/`, and
 //! downloads go to `<root>/<name>/`.
 
+#![warn(missing_docs)]
+
 mod batch;
+mod csv;
 mod dataset;
 mod download;
 mod error;
+mod holdout;
 pub mod idx;
+mod images;
+mod load;
+mod memory;
+mod npy;
+mod npy_header;
+mod paths;
+mod shape;
+mod source;
+mod spec;
+mod split;
+mod stats;
+mod storage;
 mod weights;
 
 pub use batch::{Batch, Batcher, Batches, DEFAULT_BATCH_SIZE};
-pub use dataset::{find_idx_file, Dataset, DatasetSource, LoadOptions, Split};
-pub use download::{data_root, download_files, resolve_data_root, DatasetSpec, DATA_DIR_ENV};
+pub use csv::{CsvHeader, CsvTable};
+pub use dataset::Dataset;
+pub use download::{download_files, DownloadOptions};
 pub use error::{DataError, DownloadAttempt, FetchError};
+pub use holdout::{load_train_test, HeldOut, TestSplit, TrainTest};
+pub use images::ImageFolder;
+pub use load::LoadOptions;
+pub use npy::NpyFiles;
+pub use npy_header::encode_npy_header;
+pub use paths::{data_root, find_idx_file, resolve_data_root, DATA_DIR_ENV};
+pub use shape::SampleShape;
+pub use source::DatasetSource;
+pub use spec::DatasetSpec;
+pub use split::Split;
+pub use stats::FeatureStats;
+pub use storage::{ElementType, Storage};
 pub use weights::{
     installed_weights_path, resolve_weights_dir, weights_dir, INSTALLED_WEIGHTS_FILE,
     WEIGHTS_DIR_ENV,

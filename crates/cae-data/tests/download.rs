@@ -56,6 +56,7 @@ fn opts(root: &Path) -> LoadOptions {
         progress: false,
         timeout: Duration::from_secs(5),
         retries: 0,
+        memory_limit: None,
     }
 }
 
@@ -470,7 +471,13 @@ fn directory_source_accepts_all_spellings() {
 fn directory_source_that_does_not_exist() {
     let source = DatasetSource::Dir(PathBuf::from("/definitely/not/here"));
     let err = Dataset::load(&source, Split::Train, &LoadOptions::default()).unwrap_err();
-    assert!(err.to_string().contains("not a directory"), "{err}");
+    // Not an IDX directory nor any other kind of dataset: the error says what it is.
+    assert!(matches!(err, DataError::UnknownSource { .. }), "{err}");
+    assert!(err.to_string().contains("/definitely/not/here"), "{err}");
+    assert!(
+        err.to_string().contains("No such file or directory"),
+        "{err}"
+    );
 }
 
 #[test]
