@@ -366,7 +366,7 @@ mod tests {
             assert!(matches!(adam.slots["d"].moments, Moments::Device(..)));
             for g in &grads {
                 let g64 = Tensor::new(g, &Device::Cpu).unwrap();
-                let mut grads = GradStore::new();
+                let mut grads = GradStore::default();
                 grads.insert(host.as_tensor(), g64.to_dtype(DType::F32).unwrap());
                 grads.insert(dev.as_tensor(), g64);
                 adam.step(&grads).unwrap();
