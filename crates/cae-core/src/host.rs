@@ -43,9 +43,9 @@ impl<'a> HostF32<'a> {
         match self {
             Self::Borrowed(storage, range) => match &**storage {
                 Storage::Cpu(cpu) => {
-                    // invariant: `new` borrows only storage whose `as_slice::<f32>` succeeded.
                     let all = cpu
                         .as_slice::<f32>()
+                        // invariant: `new` borrows only storage whose `as_slice::<f32>` succeeded.
                         .expect("checked to be f32 when borrowed");
                     &all[range.clone()]
                 }
