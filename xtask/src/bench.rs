@@ -31,6 +31,9 @@
 //! pass). The report is printed as one table whose rows name their preset, and written as JSON, one
 //! entry per preset, to `target/bench/report.json` (rewritten after each preset, so an interrupted
 //! bench keeps what it measured).
+//!
+//! tidy: long — running both sides, reading their outputs and rendering the one report are kept
+//! together so that each figure's source and its rendering can be read side by side; a fifth is tests.
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

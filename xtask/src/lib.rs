@@ -11,11 +11,13 @@ pub mod fetch;
 pub mod local_hub;
 pub mod model_card;
 pub mod publish;
+pub mod tidy;
 
 /// The workspace root: xtask always lives one level below it.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
+        // invariant: the manifest directory is an absolute path to `<root>/xtask`.
         .expect("xtask's manifest directory has a parent")
         .to_path_buf()
 }

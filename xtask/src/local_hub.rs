@@ -3,7 +3,7 @@
 //! test of publish → fetch → use). It serves files from memory and nothing leaves the machine.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 
@@ -15,16 +15,16 @@ const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 /// hf-hub 0.4 relies on it: `x-repo-commit`, an `etag`, and `Range` requests answered with
 /// `206` + `Content-Range` (hf-hub learns the size from a `bytes=0-0` probe). Returns the
 /// endpoint URL. The thread lives until the test process exits.
-pub fn serve(files: HashMap<String, Vec<u8>>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+pub fn serve(files: HashMap<String, Vec<u8>>) -> std::io::Result<String> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let endpoint = format!("http://{}", listener.local_addr()?);
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
             let _ = answer(stream, &files);
         }
     });
-    endpoint
+    Ok(endpoint)
 }
 
 fn answer(mut stream: TcpStream, files: &HashMap<String, Vec<u8>>) -> std::io::Result<()> {
@@ -59,12 +59,13 @@ fn answer(mut stream: TcpStream, files: &HashMap<String, Vec<u8>>) -> std::io::R
     let total = contents.len();
     let (status, start, end) = match range.as_deref().and_then(|r| r.strip_prefix("bytes=")) {
         Some(spec) => {
-            let (from, to) = spec.split_once('-').unwrap();
-            let start: usize = from.parse().unwrap();
+            let bad_range = || std::io::Error::new(ErrorKind::InvalidData, format!("range {spec}"));
+            let (from, to) = spec.split_once('-').ok_or_else(bad_range)?;
+            let start: usize = from.parse().map_err(|_| bad_range())?;
             let end = if to.is_empty() {
                 total - 1
             } else {
-                to.parse::<usize>().unwrap().min(total - 1)
+                to.parse::<usize>().map_err(|_| bad_range())?.min(total - 1)
             };
             ("206 Partial Content", start, end)
         }
@@ -85,15 +86,15 @@ fn answer(mut stream: TcpStream, files: &HashMap<String, Vec<u8>>) -> std::io::R
 }
 
 /// Serves every file of `dir` (not recursive) as repository `repo` at revision `main`.
-pub fn serve_dir(repo: &str, dir: &Path) -> String {
+pub fn serve_dir(repo: &str, dir: &Path) -> std::io::Result<String> {
     let mut files = HashMap::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_file() {
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if let (true, Some(name)) = (path.is_file(), path.file_name()) {
+            let name = name.to_string_lossy().into_owned();
             files.insert(
                 format!("/{repo}/resolve/main/{name}"),
-                std::fs::read(&path).unwrap(),
+                std::fs::read(&path)?,
             );
         }
     }

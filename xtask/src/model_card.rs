@@ -63,6 +63,7 @@ pub struct Card<'a> {
 }
 
 fn quoted(s: &str) -> String {
+    // invariant: a string always serialises to JSON.
     serde_json::to_string(s).expect("a string serialises")
 }
 

@@ -179,7 +179,7 @@ fn load_data(
     named: &str,
     opts: &PublishOptions,
 ) -> Result<(Dataset, Option<Dataset>, CardDataset)> {
-    let source: DatasetSource = named.parse().expect("parsing a dataset name cannot fail");
+    let Ok(source) = named.parse::<DatasetSource>();
     let load_opts = |cache_dir: Option<PathBuf>, download: bool| LoadOptions {
         cache_dir,
         download,

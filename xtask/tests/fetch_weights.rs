@@ -23,7 +23,7 @@ fn weights() -> Vec<u8> {
 fn server_with_weights() -> (String, Vec<u8>) {
     let data = weights();
     let files = HashMap::from([(format!("/{REPO}/resolve/main/{FILE}"), data.clone())]);
-    (serve(files), data)
+    (serve(files).unwrap(), data)
 }
 
 fn args(endpoint: &str, dir: &Path, sha256: Option<String>) -> FetchArgs {
@@ -117,7 +117,7 @@ fn missing_file_gives_a_clear_404_error() {
 
 #[test]
 fn default_repository_404_says_no_weights_are_hosted_yet() {
-    let endpoint = serve(HashMap::new());
+    let endpoint = serve(HashMap::new()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let default = FetchArgs {
         dest: Some(dir.path().join(FILE)),
@@ -171,6 +171,7 @@ fn default_repository_serving(contents: Vec<u8>) -> String {
         format!("/{DEFAULT_REPO}/resolve/main/{DEFAULT_FILE}"),
         contents,
     )]))
+    .unwrap()
 }
 
 fn names_in(dir: &Path) -> Vec<String> {

@@ -1,3 +1,4 @@
+//! The element-wise non-linearities of a layer, with the derivatives the penalties need.
 use candle_core::{Result, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -8,14 +9,20 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Activation {
+    /// `1 / (1 + e^−a)`.
     Sigmoid,
+    /// `tanh(a)`.
     Tanh,
+    /// `max(a, 0)`.
     Relu,
+    /// `ln(1 + e^a)`.
     Softplus,
+    /// `a`.
     Identity,
 }
 
 impl Activation {
+    /// Every activation.
     pub const ALL: [Activation; 5] = [
         Activation::Sigmoid,
         Activation::Tanh,
@@ -24,6 +31,7 @@ impl Activation {
         Activation::Identity,
     ];
 
+    /// `g(a)`, element-wise.
     pub fn apply(self, a: &Tensor) -> Result<Tensor> {
         match self {
             Activation::Sigmoid => candle_nn::ops::sigmoid(a),

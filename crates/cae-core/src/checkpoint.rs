@@ -19,13 +19,16 @@ const READABLE_FORMATS: [&str; 1] = [FORMAT_VERSION];
 /// Tensors and metadata read from a safetensors file.
 #[derive(Debug)]
 pub struct TensorFile {
+    /// The tensors by name.
     pub tensors: HashMap<String, Tensor>,
+    /// The file's string metadata.
     pub metadata: HashMap<String, String>,
 }
 
 /// A model file read and checked against its own configuration.
 #[derive(Debug)]
 pub struct LoadedModel {
+    /// The configuration from the file's metadata.
     pub config: CaeConfig,
     /// Every parameter the configuration needs, with the shape it needs.
     pub tensors: HashMap<String, Tensor>,
@@ -157,9 +160,7 @@ pub fn tensors_from_bytes(bytes: &[u8], source: &Path, device: &Device) -> Resul
             Dtype::F64 => {
                 let v: Vec<f64> = data
                     .chunks_exact(8)
-                    .map(|c| {
-                        f64::from_le_bytes(c.try_into().expect("chunks_exact(8) yields 8 bytes"))
-                    })
+                    .map(|c| f64::from_le_bytes(std::array::from_fn(|i| c[i])))
                     .collect();
                 Tensor::from_vec(v, shape, device)?
             }
@@ -300,10 +301,7 @@ pub fn model_to_bytes(
         tensors.insert(spec.name, var.as_tensor().clone());
     }
     let mut metadata = extra.clone();
-    metadata.insert(
-        CONFIG_KEY.into(),
-        serde_json::to_string(config).expect("a config always serialises"),
-    );
+    metadata.insert(CONFIG_KEY.into(), config_json(config));
     metadata.insert(FORMAT_KEY.into(), FORMAT_VERSION.into());
     tensors_to_bytes(&tensors, &metadata)
 }
@@ -336,4 +334,10 @@ pub(crate) fn weights_on<'a>(
         .map(|(k, v)| Ok((k.clone(), v.to_dtype(dtype)?.to_device(device)?)))
         .collect::<Result<HashMap<_, _>>>()?;
     Ok(VarBuilder::from_tensors(tensors, dtype, device))
+}
+
+/// A configuration as JSON, for a model file's metadata.
+pub(crate) fn config_json(config: &impl serde::Serialize) -> String {
+    // invariant: configurations are structs and enums with string keys, which always serialise.
+    serde_json::to_string(config).expect("a configuration always serialises")
 }

@@ -28,6 +28,7 @@ const HEAD_BIAS: &str = "classifier.bias";
 /// What a classifier file holds besides the CAE.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassifierConfig {
+    /// How many classes the softmax layer tells apart.
     pub classes: usize,
 }
 
@@ -81,10 +82,12 @@ impl Classifier {
         Ok(())
     }
 
+    /// The autoencoder whose encoder the classifier uses.
     pub fn autoencoder(&self) -> &ContractiveAutoencoder {
         &self.cae
     }
 
+    /// How many classes it tells apart.
     pub fn classes(&self) -> usize {
         self.weight.dim(0).unwrap_or(0)
     }
@@ -136,10 +139,13 @@ impl Classifier {
 /// A classifier file read and checked: the CAE's configuration and tensors, the softmax layer.
 #[derive(Debug)]
 pub struct LoadedClassifier {
+    /// The autoencoder's configuration.
     pub config: CaeConfig,
+    /// The softmax layer's configuration.
     pub classifier: ClassifierConfig,
     /// Every tensor the classifier needs (the CAE's and the softmax layer's).
     pub tensors: HashMap<String, Tensor>,
+    /// The file's string metadata.
     pub metadata: HashMap<String, String>,
 }
 
@@ -228,13 +234,10 @@ pub fn save_classifier(
     }
     drop(vars);
     let mut metadata = extra.clone();
-    metadata.insert(
-        CONFIG_KEY.into(),
-        serde_json::to_string(config).expect("a config always serialises"),
-    );
+    metadata.insert(CONFIG_KEY.into(), crate::checkpoint::config_json(config));
     metadata.insert(
         CLASSIFIER_KEY.into(),
-        serde_json::to_string(classifier).expect("a classifier config always serialises"),
+        crate::checkpoint::config_json(classifier),
     );
     metadata.insert(FORMAT_KEY.into(), FORMAT_VERSION.into());
     write_tensors(path, &tensors, &metadata)

@@ -1,3 +1,4 @@
+//! A model's configuration (architecture, penalty, initialisation) and the named presets.
 use serde::{Deserialize, Serialize};
 
 use crate::{Activation, CaeError, Result};
@@ -10,7 +11,9 @@ pub struct CaeConfig {
     pub height: usize,
     /// Input image width (MNIST: 28).
     pub width: usize,
+    /// The encoder/decoder family and its layers.
     pub architecture: Architecture,
+    /// How the Jacobian penalty is computed.
     pub penalty: PenaltyMethod,
     /// How fresh weights are drawn; files written before this option existed used PyTorch's default.
     #[serde(default)]
@@ -28,7 +31,9 @@ pub enum WeightInit {
     /// gain for the encoder's weights and one for the decoder's. Gain 4 is their recommendation for
     /// sigmoid units (and what the Theano tutorials' denoising and contractive autoencoders used).
     GlorotUniform {
+        /// The gain of the encoder's weights.
         encoder_gain: f64,
+        /// The gain of the decoder's weights.
         decoder_gain: f64,
     },
 }
@@ -37,7 +42,9 @@ pub enum WeightInit {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Architecture {
+    /// Fully connected layers.
     Mlp(MlpConfig),
+    /// Convolutions and transposed convolutions.
     Conv(ConvConfig),
 }
 
@@ -46,8 +53,11 @@ pub enum Architecture {
 pub struct MlpConfig {
     /// Widths of the encoder's hidden layers (may be empty: one-layer encoder).
     pub hidden: Vec<usize>,
+    /// The width of the code.
     pub code_dim: usize,
+    /// The activation of the hidden layers, encoder's and decoder's.
     pub hidden_activation: Activation,
+    /// The activation of the code.
     pub code_activation: Activation,
     /// Decoder layer `l` reuses the transpose of the mirrored encoder weight (Rifai et al. 2011); biases stay separate.
     pub tied_weights: bool,
@@ -56,16 +66,22 @@ pub struct MlpConfig {
 /// One convolution (encoder) or transposed convolution (decoder) layer, no padding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConvLayer {
+    /// Output channels.
     pub out_channels: usize,
+    /// Kernel side (square kernels).
     pub kernel: usize,
+    /// Stride, the same along both axes.
     pub stride: usize,
 }
 
 /// Convolutional encoder (single input channel), transposed-convolution decoder ending in one channel of logits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConvConfig {
+    /// The encoder's convolutions, from the input.
     pub encoder: Vec<ConvLayer>,
+    /// The decoder's transposed convolutions, from the code.
     pub decoder: Vec<ConvLayer>,
+    /// The activation of every layer but the output.
     pub activation: Activation,
 }
 
@@ -77,7 +93,10 @@ pub enum PenaltyMethod {
     /// one tangent per input pixel for conv encoders (exact but costly; use for small inputs).
     Exact,
     /// Unbiased Hutchinson estimate `E_v ‖J v‖²` with `probes` Rademacher vectors per sample; `J v` is exact.
-    Hutchinson { probes: usize },
+    Hutchinson {
+        /// Probe vectors per sample.
+        probes: usize,
+    },
 }
 
 /// The named configurations users pick with `--preset`.
@@ -193,6 +212,7 @@ impl CaeConfig {
         })
     }
 
+    /// The width of a flattened input, `height · width`.
     pub fn input_dim(&self) -> usize {
         self.height * self.width
     }

@@ -2,27 +2,35 @@
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
+use crate::layer::{LayerName, LayerParams, Part};
 use crate::{Activation, ConvConfig, ConvLayer, Kernels};
 
+/// A conv layer: its tensors under their names, and its stride.
 #[derive(Debug, Clone)]
 struct ConvParams {
-    weight: Tensor,
-    bias: Tensor,
+    params: LayerParams,
     stride: usize,
 }
 
 impl ConvParams {
-    fn load(vb: &VarBuilder, l: &ConvLayer, in_c: usize, transposed: bool) -> Result<Self> {
-        let shape = if transposed {
-            (in_c, l.out_channels, l.kernel, l.kernel)
-        } else {
-            (l.out_channels, in_c, l.kernel, l.kernel)
+    fn load(vb: &VarBuilder, name: LayerName, l: &ConvLayer, in_c: usize) -> Result<Self> {
+        // A transposed convolution's weight is [in, out, k, k].
+        let shape = match name.part {
+            Part::Encoder => (l.out_channels, in_c, l.kernel, l.kernel),
+            Part::Decoder => (in_c, l.out_channels, l.kernel, l.kernel),
         };
         Ok(Self {
-            weight: vb.get(shape, "weight")?,
-            bias: vb.get(l.out_channels, "bias")?,
+            params: LayerParams::load(vb, name, Some(shape.into()), l.out_channels)?,
             stride: l.stride,
         })
+    }
+
+    fn weight(&self) -> Result<&Tensor> {
+        self.params.weight()
+    }
+
+    fn bias(&self) -> &Tensor {
+        &self.params.bias
     }
 }
 
@@ -52,22 +60,12 @@ impl ConvNet {
         let mut in_c = 1;
         let mut encoder = Vec::new();
         for (i, l) in cfg.encoder.iter().enumerate() {
-            encoder.push(ConvParams::load(
-                &vb.pp(format!("encoder.{i}")),
-                l,
-                in_c,
-                false,
-            )?);
+            encoder.push(ConvParams::load(vb, LayerName::encoder(i), l, in_c)?);
             in_c = l.out_channels;
         }
         let mut decoder = Vec::new();
         for (i, l) in cfg.decoder.iter().enumerate() {
-            decoder.push(ConvParams::load(
-                &vb.pp(format!("decoder.{i}")),
-                l,
-                in_c,
-                true,
-            )?);
+            decoder.push(ConvParams::load(vb, LayerName::decoder(i), l, in_c)?);
             in_c = l.out_channels;
         }
         Ok(Self {
@@ -87,20 +85,18 @@ impl ConvNet {
 
     /// Every parameter with its `VarBuilder` path.
     pub fn named_parameters(&self) -> Vec<(String, Tensor)> {
-        let mut out = Vec::new();
-        for (part, layers) in [("encoder", &self.encoder), ("decoder", &self.decoder)] {
-            for (i, l) in layers.iter().enumerate() {
-                out.push((format!("{part}.{i}.weight"), l.weight.clone()));
-                out.push((format!("{part}.{i}.bias"), l.bias.clone()));
-            }
-        }
-        out
+        self.encoder
+            .iter()
+            .chain(&self.decoder)
+            .flat_map(|l| l.params.named())
+            .map(|(name, t)| (name, t.clone()))
+            .collect()
     }
 
     /// An encoder layer's pre-activation `W ⋆ h + b`.
     fn pre_activation(&self, h: &Tensor, layer: &ConvParams) -> Result<Tensor> {
-        let z = self.kernels.conv2d(h, &layer.weight, layer.stride)?;
-        self.kernels.add_channel_bias(&z, &layer.bias)
+        let z = self.kernels.conv2d(h, layer.weight()?, layer.stride)?;
+        self.kernels.add_channel_bias(&z, layer.bias())
     }
 
     fn image(&self, x: &Tensor) -> Result<Tensor> {
@@ -142,8 +138,8 @@ impl ConvNet {
             let z = self.kernels.add_channel_bias(
                 &self
                     .kernels
-                    .conv_transpose2d(&h, &layer.weight, layer.stride)?,
-                &layer.bias,
+                    .conv_transpose2d(&h, layer.weight()?, layer.stride)?,
+                layer.bias(),
             )?;
             h = if i + 1 == n {
                 z
@@ -162,7 +158,7 @@ impl ConvNet {
         for (layer, d) in self.encoder.iter().zip(&trace.derivatives) {
             t = self
                 .kernels
-                .scaled_conv2d(&t, &layer.weight, d, layer.stride)?;
+                .scaled_conv2d(&t, layer.weight()?, d, layer.stride)?;
         }
         t.reshape((p, b, ()))
     }

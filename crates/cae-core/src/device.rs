@@ -1,3 +1,4 @@
+//! Choosing a device by name, and describing it for reports.
 use candle_core::Device;
 
 use crate::{CaeError, Result};

@@ -7,11 +7,16 @@
 //! The two products that involve the input batch skip its zeros when it is mostly background
 //! (see [`crate::sparse`]).
 //! The result is checked against candle's autograd on the same model in the tests.
+//!
+//! tidy: long — the forward pass and the hand-derived backward pass share this file's private
+//! helpers (strided products, row blocks, activations); a sixth of the file is their tests.
 use std::sync::OnceLock;
 
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
+use crate::host::HostF32;
+use crate::layer::LayerParams;
 use crate::product_timing;
 use crate::simd::multiversioned;
 use crate::sparse::{self, Csr, Panels};
@@ -158,7 +163,8 @@ fn sigmoid(a: f32) -> f32 {
     fastmath::sigmoid_and_derivative(a).0
 }
 
-/// The weights of a one-layer CAE, as host slices.
+/// The weights of a one-layer CAE, as host slices: the kernels' view of its two [`LayerParams`]
+/// (see [`with_host_layer`]).
 pub(crate) struct OneLayer<'a> {
     pub activation: Activation,
     /// `[H, D]`
@@ -179,6 +185,32 @@ impl OneLayer<'_> {
             None => Mat::new(self.w, h_dim, d),
         }
     }
+}
+
+/// `f` on host views of a one-layer CAE's weights and of `x`, read in place where they can be.
+/// The views hold the tensors' storage read-locked, so they end with this call.
+pub(crate) fn with_host_layer<R>(
+    encoder: &LayerParams,
+    decoder: &LayerParams,
+    activation: Activation,
+    x: &Tensor,
+    f: impl FnOnce(&OneLayer, &[f32]) -> R,
+) -> Result<R> {
+    let (w, b, c, xs) = (
+        HostF32::new(encoder.weight()?)?,
+        HostF32::new(&encoder.bias)?,
+        HostF32::new(&decoder.bias)?,
+        HostF32::new(x)?,
+    );
+    let v = decoder.weight.as_ref().map(HostF32::new).transpose()?;
+    let layer = OneLayer {
+        activation,
+        w: w.as_slice(),
+        b: b.as_slice(),
+        v: v.as_ref().map(HostF32::as_slice),
+        c: c.as_slice(),
+    };
+    Ok(f(&layer, xs.as_slice()))
 }
 
 /// Loss values and gradients of one step.

@@ -17,6 +17,7 @@ pub enum HostF32<'a> {
 }
 
 impl<'a> HostF32<'a> {
+    /// A view of `t`'s elements.
     pub fn new(t: &'a Tensor) -> candle_core::Result<Self> {
         let (storage, layout) = t.storage_and_layout();
         let borrowable = match (&*storage, layout.contiguous_offsets()) {
@@ -37,12 +38,17 @@ impl<'a> HostF32<'a> {
         ))
     }
 
+    /// The elements.
     pub fn as_slice(&self) -> &[f32] {
         match self {
             Self::Borrowed(storage, range) => match &**storage {
-                Storage::Cpu(cpu) => &cpu
-                    .as_slice::<f32>()
-                    .expect("checked to be f32 when borrowed")[range.clone()],
+                Storage::Cpu(cpu) => {
+                    let all = cpu
+                        .as_slice::<f32>()
+                        // invariant: `new` borrows only storage whose `as_slice::<f32>` succeeded.
+                        .expect("checked to be f32 when borrowed");
+                    &all[range.clone()]
+                }
                 _ => unreachable!("only CPU storage is borrowed"),
             },
             Self::Owned(v) => v,

@@ -1,8 +1,10 @@
+//! Seeded initial weights for a configuration.
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::layer::Part;
 use crate::{param_specs, CaeConfig, ContractiveAutoencoder, Result, WeightInit};
 
 /// Fresh trainable weights for `config`, drawn from a generator seeded with `seed` (the same seed gives
@@ -22,7 +24,7 @@ pub fn init_varmap(config: &CaeConfig, seed: u64, dtype: DType, device: &Device)
                     encoder_gain,
                     decoder_gain,
                 } => {
-                    let gain = if spec.name.starts_with("decoder") {
+                    let gain = if spec.layer.part == Part::Decoder {
                         decoder_gain
                     } else {
                         encoder_gain

@@ -44,6 +44,7 @@
 //! at a cost per epoch below the PyTorch reference's, and its penalty is exact and cheap (closed
 //! form). The gains were chosen on a validation split (the last 10,000 training images, training
 //! on the first 50,000); the test set played no part. See [`PRESETS`] for the others.
+#![warn(missing_docs)]
 
 mod activation;
 pub mod atomic;
@@ -59,25 +60,29 @@ mod device;
 mod error;
 mod fastmath;
 mod fused;
+mod gradients;
 mod gram_op;
 mod hessian;
 mod host;
 mod init;
 mod kernels;
+mod layer;
 mod loss;
 mod matmul;
 mod mlp;
 mod model;
 mod params;
-/// Time spent in the fused kernels' matrix products, for the benchmarks only (the
-/// `product-timing` feature): not part of the supported API.
-#[doc(hidden)]
+// Exposed with the `bench` feature only, for the benchmarks (crates/cae-train/benches/perf.rs):
+// not part of the supported API.
+#[cfg(feature = "bench")]
 pub mod product_timing;
+#[cfg(not(feature = "bench"))]
+mod product_timing;
 mod simd;
-/// Products with a sparse left operand (the input batch), exposed for the benchmarks only: not part
-/// of the supported API.
-#[doc(hidden)]
+#[cfg(feature = "bench")]
 pub mod sparse;
+#[cfg(not(feature = "bench"))]
+mod sparse;
 mod stack;
 mod tangents;
 
@@ -97,10 +102,11 @@ pub use config::{
 };
 pub use device::{describe as describe_device, device};
 pub use error::{CaeError, Result};
+pub use gradients::Gradients;
 pub use hessian::HessianPenalty;
-pub use host::HostF32;
 pub use init::init_varmap;
 pub use kernels::Kernels;
+pub use layer::{LayerName, ParamKind, Part};
 pub use loss::{bce_elements, bce_with_logits, row_means_f64, sum_f64, to_host_f64};
 pub use model::{ContractiveAutoencoder, Loss, StepOutput, AUTOGRAD_ROWS_PER_PASS, DEFAULT_DTYPE};
 pub use params::{param_count, param_specs, ParamSpec};

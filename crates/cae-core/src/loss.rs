@@ -1,3 +1,4 @@
+//! The reconstruction loss (binary cross-entropy from logits) and figures summed in f64.
 use candle_core::{DType, Result, Tensor};
 
 /// Binary cross-entropy between `sigmoid(logits)` and `targets` in [0, 1], element by element.

@@ -2,21 +2,9 @@
 use candle_core::{Result, Tensor, D};
 use candle_nn::VarBuilder;
 
+use crate::layer::{LayerName, LayerParams};
 use crate::params::mlp_sizes;
 use crate::{Activation, Kernels, MlpConfig};
-
-/// `y = x Wᵀ + b` with `W: [out, in]`.
-#[derive(Debug, Clone)]
-pub(crate) struct Dense {
-    pub weight: Tensor,
-    pub bias: Tensor,
-}
-
-impl Dense {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
-    }
-}
 
 /// What the encoder computed on the way to the code, kept for the penalty.
 #[derive(Debug)]
@@ -28,9 +16,10 @@ pub(crate) struct Trace {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Mlp {
-    encoder: Vec<Dense>,
-    /// Decoder biases, and weights when untied (tied: `None`, the encoder weight is reused transposed).
-    decoder: Vec<(Option<Tensor>, Tensor)>,
+    /// Every encoder layer has a weight of its own.
+    encoder: Vec<LayerParams>,
+    /// Tied decoder layers have no weight: the mirror encoder layer's is reused transposed.
+    decoder: Vec<LayerParams>,
     hidden_activation: Activation,
     code_activation: Activation,
     kernels: Kernels,
@@ -41,22 +30,14 @@ impl Mlp {
         let sizes = mlp_sizes(input_dim, &cfg.hidden, cfg.code_dim);
         let mut encoder = Vec::new();
         for (i, p) in sizes.windows(2).enumerate() {
-            let vb = vb.pp(format!("encoder.{i}"));
-            encoder.push(Dense {
-                weight: vb.get((p[1], p[0]), "weight")?,
-                bias: vb.get(p[1], "bias")?,
-            });
+            let shape = Some((p[1], p[0]).into());
+            encoder.push(LayerParams::load(vb, LayerName::encoder(i), shape, p[1])?);
         }
         let rev: Vec<usize> = sizes.iter().rev().copied().collect();
         let mut decoder = Vec::new();
         for (i, p) in rev.windows(2).enumerate() {
-            let vb = vb.pp(format!("decoder.{i}"));
-            let weight = if cfg.tied_weights {
-                None
-            } else {
-                Some(vb.get((p[1], p[0]), "weight")?)
-            };
-            decoder.push((weight, vb.get(p[1], "bias")?));
+            let shape = (!cfg.tied_weights).then(|| (p[1], p[0]).into());
+            decoder.push(LayerParams::load(vb, LayerName::decoder(i), shape, p[1])?);
         }
         Ok(Self {
             encoder,
@@ -73,32 +54,25 @@ impl Mlp {
 
     /// Every parameter with its `VarBuilder` path.
     pub fn named_parameters(&self) -> Vec<(String, Tensor)> {
-        let mut out = Vec::new();
-        for (i, l) in self.encoder.iter().enumerate() {
-            out.push((format!("encoder.{i}.weight"), l.weight.clone()));
-            out.push((format!("encoder.{i}.bias"), l.bias.clone()));
-        }
-        for (i, (w, b)) in self.decoder.iter().enumerate() {
-            if let Some(w) = w {
-                out.push((format!("decoder.{i}.weight"), w.clone()));
-            }
-            out.push((format!("decoder.{i}.bias"), b.clone()));
-        }
-        out
+        self.encoder
+            .iter()
+            .chain(&self.decoder)
+            .flat_map(LayerParams::named)
+            .map(|(name, t)| (name, t.clone()))
+            .collect()
     }
 
-    /// For a one-layer network: (encoder weight, encoder bias, untied decoder weight, decoder bias, activation).
-    pub fn one_layer(&self) -> Option<(&Tensor, &Tensor, Option<&Tensor>, &Tensor, Activation)> {
+    /// For a one-layer network: its encoder and decoder layer, and the code's activation.
+    pub fn one_layer(&self) -> Option<(&LayerParams, &LayerParams, Activation)> {
         match (self.encoder.as_slice(), self.decoder.as_slice()) {
-            ([enc], [(dec_w, dec_b)]) => Some((
-                &enc.weight,
-                &enc.bias,
-                dec_w.as_ref(),
-                dec_b,
-                self.code_activation,
-            )),
+            ([encoder], [decoder]) => Some((encoder, decoder, self.code_activation)),
             _ => None,
         }
+    }
+
+    /// Encoder layer `l`'s weight (every encoder layer has one).
+    fn weight(&self, l: usize) -> Result<&Tensor> {
+        self.encoder[l].weight()
     }
 
     fn activation(&self, layer: usize) -> Activation {
@@ -112,7 +86,7 @@ impl Mlp {
     pub fn encode(&self, x: &Tensor) -> Result<Tensor> {
         let mut h = x.clone();
         for (l, layer) in self.encoder.iter().enumerate() {
-            h = self.activation(l).apply(&layer.forward(&h)?)?;
+            h = self.activation(l).apply(&layer.linear_forward(&h)?)?;
         }
         Ok(h)
     }
@@ -122,7 +96,7 @@ impl Mlp {
         let mut derivatives = Vec::with_capacity(self.encoder.len());
         for (l, layer) in self.encoder.iter().enumerate() {
             let act = self.activation(l);
-            let a = layer.forward(&h)?;
+            let a = layer.linear_forward(&h)?;
             h = act.apply(&a)?;
             derivatives.push(act.derivative(&a, &h)?);
         }
@@ -135,13 +109,14 @@ impl Mlp {
     pub fn decode_logits(&self, code: &Tensor) -> Result<Tensor> {
         let n = self.decoder.len();
         let mut h = code.clone();
-        for (i, (weight, bias)) in self.decoder.iter().enumerate() {
-            let z = match weight {
-                Some(w) => h.matmul(&w.t()?)?,
+        for (i, layer) in self.decoder.iter().enumerate() {
+            let z = match &layer.weight {
+                Some(_) => layer.linear_forward(&h)?,
                 // Tied: decoder layer i mirrors encoder layer n-1-i, whose weight is [out, in].
-                None => h.matmul(&self.encoder[n - 1 - i].weight)?,
-            }
-            .broadcast_add(bias)?;
+                None => h
+                    .matmul(self.weight(n - 1 - i)?)?
+                    .broadcast_add(&layer.bias)?,
+            };
             h = if i + 1 == n {
                 z
             } else {
@@ -159,11 +134,11 @@ impl Mlp {
     /// propagating tangents through the narrower side.
     pub fn jacobian_sq_norm(&self, trace: &Trace) -> Result<Tensor> {
         if let [layer] = self.encoder.as_slice() {
-            let row_sq = layer.weight.sqr()?.sum_keepdim(1)?; // [H, 1]
+            let row_sq = layer.weight()?.sqr()?.sum_keepdim(1)?; // [H, 1]
             return trace.derivatives[0].sqr()?.matmul(&row_sq)?.squeeze(1);
         }
         let d = &trace.derivatives;
-        let first = &self.encoder[0].weight; // [H_1, input]
+        let first = self.weight(0)?; // [H_1, input]
         let (width, input) = first.dims2()?;
         let code = d[d.len() - 1].dim(1)?;
         if code > input || width >= input {
@@ -185,9 +160,9 @@ impl Mlp {
         let (batch, code) = d[last].dims2()?;
         let mut m = d[last]
             .unsqueeze(2)?
-            .broadcast_mul(&self.encoder[last].weight.unsqueeze(0)?)?;
+            .broadcast_mul(&self.weight(last)?.unsqueeze(0)?)?;
         for l in (1..last).rev() {
-            let w = &self.encoder[l].weight;
+            let w = self.weight(l)?;
             let width = m.dim(2)?;
             m = m
                 .broadcast_mul(&d[l].unsqueeze(1)?)?
@@ -201,33 +176,36 @@ impl Mlp {
     /// Per-sample Jacobian `∂code/∂x`, `[B, code, input]`.
     pub fn jacobian(&self, trace: &Trace) -> Result<Tensor> {
         let d = &trace.derivatives;
-        let w = |l: usize| &self.encoder[l].weight;
+        let w = |l: usize| self.weight(l);
         let last = self.encoder.len() - 1;
         let (batch, code) = d[last].dims2()?;
-        let input = w(0).dim(1)?;
+        let input = w(0)?.dim(1)?;
         if code <= input {
             // Rows: J = D_L W_L ⋯ D_1 W_1, multiplied from the code side; C tangents per sample.
             let mut m = d[last]
                 .unsqueeze(2)?
-                .broadcast_mul(&w(last).unsqueeze(0)?)?;
+                .broadcast_mul(&w(last)?.unsqueeze(0)?)?;
             for l in (0..last).rev() {
                 let m_scaled = m.broadcast_mul(&d[l].unsqueeze(1)?)?;
                 let width = m_scaled.dim(2)?;
                 m = m_scaled
                     .reshape((batch * code, width))?
-                    .matmul(w(l))?
-                    .reshape((batch, code, w(l).dim(1)?))?;
+                    .matmul(w(l)?)?
+                    .reshape((batch, code, w(l)?.dim(1)?))?;
             }
             Ok(m)
         } else {
             // Columns: Jᵀ = W_1ᵀ D_1 ⋯ W_Lᵀ D_L, multiplied from the input side; D tangents per sample.
-            let mut t = w(0).t()?.unsqueeze(0)?.broadcast_mul(&d[0].unsqueeze(1)?)?;
+            let mut t = w(0)?
+                .t()?
+                .unsqueeze(0)?
+                .broadcast_mul(&d[0].unsqueeze(1)?)?;
             for (l, d_l) in d.iter().enumerate().skip(1) {
                 let width = t.dim(2)?;
                 t = t
                     .reshape((batch * input, width))?
-                    .matmul(&w(l).t()?)?
-                    .reshape((batch, input, w(l).dim(0)?))?
+                    .matmul(&w(l)?.t()?)?
+                    .reshape((batch, input, w(l)?.dim(0)?))?
                     .broadcast_mul(&d_l.unsqueeze(1)?)?;
             }
             t.transpose(1, 2)?.contiguous()
@@ -239,9 +217,10 @@ impl Mlp {
         let (p, b, input) = probes.dims3()?;
         let mut t = probes.reshape((p * b, input))?;
         for (l, layer) in self.encoder.iter().enumerate() {
-            let width = layer.weight.dim(0)?;
+            let weight = layer.weight()?;
+            let width = weight.dim(0)?;
             t = t
-                .matmul(&layer.weight.t()?)?
+                .matmul(&weight.t()?)?
                 .reshape((p, b, width))?
                 .broadcast_mul(&trace.derivatives[l].unsqueeze(0)?)?
                 .reshape((p * b, width))?;
@@ -258,7 +237,7 @@ impl Mlp {
     /// derivatives. Deeper: the two Jacobians, subtracted.
     pub fn jacobian_difference_sq_norm(&self, first: &Trace, second: &Trace) -> Result<Tensor> {
         if let [layer] = self.encoder.as_slice() {
-            let row_sq = layer.weight.sqr()?.sum_keepdim(1)?; // [H, 1]
+            let row_sq = layer.weight()?.sqr()?.sum_keepdim(1)?; // [H, 1]
             let diff = (&first.derivatives[0] - &second.derivatives[0])?;
             return diff.sqr()?.matmul(&row_sq)?.squeeze(1);
         }
@@ -278,7 +257,7 @@ impl Mlp {
                 .reshape((p, b, width))?
                 .broadcast_mul(&trace.derivatives[l].unsqueeze(0)?)?
                 .reshape((p * b, width))?
-                .matmul(&layer.weight)?;
+                .matmul(layer.weight()?)?;
         }
         t.reshape((p, b, ()))
     }

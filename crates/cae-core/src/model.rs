@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+//! The contractive autoencoder: forward passes, the CAE objective, and its gradients.
 use std::sync::Mutex;
 
 use candle_core::{DType, Device, Module, Tensor};
@@ -7,8 +7,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::conv::{ConvNet, ConvTrace};
-use crate::fused::{one_layer_forward, one_layer_step, tensor, ForwardOutput, OneLayer};
-use crate::host::HostF32;
+use crate::fused::{one_layer_forward, one_layer_step, tensor, with_host_layer, ForwardOutput};
+use crate::gradients::Gradients;
+use crate::layer::LayerParams;
 use crate::loss::{bce_elements, row_means_f64, sum_f64};
 use crate::mlp::{mean_probe_sq_norm, Mlp, Trace};
 use crate::{Activation, Architecture, CaeConfig, Kernels, PenaltyMethod, Result};
@@ -23,6 +24,7 @@ pub struct Loss {
     pub bce_elements: Tensor,
     /// `λ · mean_batch ‖∂code/∂x‖²_F`.
     pub penalty: Tensor,
+    /// `bce + penalty`, the objective.
     pub total: Tensor,
     /// `mean_batch ‖∂code/∂x‖²_F` (without λ); detached, for reporting.
     pub jacobian_sq_norm: Tensor,
@@ -33,14 +35,16 @@ pub struct Loss {
 /// One optimisation step's numbers and the gradient of `total` with respect to every parameter.
 #[derive(Debug, Clone)]
 pub struct StepOutput {
+    /// Mean binary cross-entropy per pixel, summed in f64.
     pub bce: f64,
     /// `λ · mean_batch ‖J‖²_F`.
     pub penalty: f64,
+    /// `bce + penalty`.
     pub total: f64,
     /// `mean_batch ‖J‖²_F`.
     pub jacobian_sq_norm: f64,
-    /// Gradient of `total`, by parameter path (`encoder.0.weight`, ...).
-    pub gradients: HashMap<String, Tensor>,
+    /// Gradient of `total` with respect to every parameter.
+    pub gradients: Gradients,
 }
 
 #[derive(Debug, Clone)]
@@ -107,18 +111,22 @@ impl ContractiveAutoencoder {
         self
     }
 
+    /// The kernels this model computes with.
     pub fn kernels(&self) -> Kernels {
         self.kernels
     }
 
+    /// The configuration the model was built from.
     pub fn config(&self) -> &CaeConfig {
         &self.config
     }
 
+    /// The width of the code.
     pub fn code_dim(&self) -> usize {
         self.code_dim
     }
 
+    /// The width of an input (`height · width`).
     pub fn input_dim(&self) -> usize {
         self.config.input_dim()
     }
@@ -173,41 +181,40 @@ impl ContractiveAutoencoder {
     /// nothing tracks gradients (neither `x` nor any weight is a variable or the result of a
     /// tracked op), so that results used with `backward()` still come from candle's ops.
     fn fused_forward(&self, x: &Tensor, what: ForwardOutput) -> Result<Option<Tensor>> {
-        let Some(fused) = self.fused_operands(x)? else {
+        let Some((encoder, decoder, activation)) = self.fused_layers(x)? else {
             return Ok(None);
         };
-        if x.track_op() || fused.tracks_gradients() {
+        let tracked = encoder.named().chain(decoder.named());
+        if x.track_op() || tracked.into_iter().any(|(_, t)| t.track_op()) {
             return Ok(None);
         }
-        let batch = fused.batch;
-        let values = fused.with_host(x, |layer, xs| one_layer_forward(layer, xs, batch, what))?;
+        let batch = x.dim(0)?;
+        let values = with_host_layer(encoder, decoder, activation, x, |layer, xs| {
+            one_layer_forward(layer, xs, batch, what)
+        })?;
         let width = match what {
-            ForwardOutput::Code => fused.b.elem_count(),
-            ForwardOutput::Reconstruction => fused.c.elem_count(),
+            ForwardOutput::Code => encoder.bias.elem_count(),
+            ForwardOutput::Reconstruction => decoder.bias.elem_count(),
         };
         Ok(Some(tensor(values, &[batch, width])?))
     }
 
-    /// The one-layer MLP's weights, when the fused CPU kernels can take this model and `x` (a
-    /// `[B, D]` f32 batch on the CPU).
-    fn fused_operands(&self, x: &Tensor) -> Result<Option<FusedOperands<'_>>> {
+    /// The one-layer MLP's encoder and decoder layer and its code's activation, when the fused
+    /// CPU kernels can take this model and `x` (a `[B, D]` f32 batch on the CPU).
+    fn fused_layers(&self, x: &Tensor) -> Result<Option<(&LayerParams, &LayerParams, Activation)>> {
         let Network::Mlp(mlp) = &self.network else {
             return Ok(None);
         };
-        let Some((w, b, v, c, activation)) = mlp.one_layer() else {
+        let Some((encoder, decoder, activation)) = mlp.one_layer() else {
             return Ok(None);
         };
-        if !self.kernels.fast_one_layer(x) || x.rank() != 2 || x.dim(1)? != c.elem_count() {
+        if !self.kernels.fast_one_layer(x)
+            || x.rank() != 2
+            || x.dim(1)? != decoder.bias.elem_count()
+        {
             return Ok(None);
         }
-        Ok(Some(FusedOperands {
-            w,
-            b,
-            v,
-            c,
-            activation,
-            batch: x.dim(0)?,
-        }))
+        Ok(Some((encoder, decoder, activation)))
     }
 
     fn encode_traced(&self, x: &Tensor) -> Result<Encoded> {
@@ -276,7 +283,7 @@ impl ContractiveAutoencoder {
     /// weighted by its share of the batch and the gradients added: the same gradient as one pass
     /// (the loss is a mean over samples), with the memory of the saved activations bounded by the
     /// slice rather than the batch.
-    pub fn autograd_step(&self, x: &Tensor, lambda: f64) -> Result<StepOutput> {
+    pub(crate) fn autograd_step(&self, x: &Tensor, lambda: f64) -> Result<StepOutput> {
         self.sliced_autograd_step(x, lambda, |slice| Ok((self.loss(slice, lambda)?, None)))
     }
 
@@ -291,7 +298,7 @@ impl ContractiveAutoencoder {
     ) -> Result<StepOutput> {
         let batch = x.dim(0)?;
         let parameters = self.named_parameters();
-        let mut gradients: HashMap<String, Tensor> = HashMap::new();
+        let mut gradients = Gradients::new(parameters.clone());
         // Summed over the slices in f64, then divided: the reported figures lose no digits.
         let (mut bce_sum, mut bce_terms, mut sq_norm_sum) = (0.0, 0usize, 0.0);
         let mut extra_sum = 0.0;
@@ -301,16 +308,12 @@ impl ContractiveAutoencoder {
             let share = rows as f64 / batch as f64;
             let (loss, extra) = objective(&x.narrow(0, start, rows)?)?;
             let grads = (&loss.total * share)?.backward()?;
-            for (name, t) in &parameters {
+            for (_, t) in &parameters {
                 let g = match grads.get(t) {
                     Some(g) => g.clone(),
                     None => t.zeros_like()?,
                 };
-                let sum = match gradients.remove(name) {
-                    Some(previous) => (previous + g)?,
-                    None => g,
-                };
-                gradients.insert(name.clone(), sum);
+                gradients.accumulate(t, g)?;
             }
             bce_sum += sum_f64(&loss.bce_elements)?;
             bce_terms += loss.bce_elements.elem_count();
@@ -335,23 +338,23 @@ impl ContractiveAutoencoder {
         if self.config.penalty != PenaltyMethod::Exact {
             return Ok(None);
         }
-        let Some(fused) = self.fused_operands(x)? else {
+        let Some((encoder, decoder, activation)) = self.fused_layers(x)? else {
             return Ok(None);
         };
-        let step = fused.with_host(x, |layer, xs| {
-            one_layer_step(layer, xs, fused.batch, lambda)
+        let batch = x.dim(0)?;
+        let step = with_host_layer(encoder, decoder, activation, x, |layer, xs| {
+            one_layer_step(layer, xs, batch, lambda)
         })?;
-        let FusedOperands { w, b, v, c, .. } = fused;
-        let mut gradients = HashMap::new();
-        gradients.insert(
-            "encoder.0.weight".to_string(),
-            tensor(step.grad_w, w.dims())?,
-        );
-        gradients.insert("encoder.0.bias".to_string(), tensor(step.grad_b, b.dims())?);
-        if let (Some(gv), Some(v)) = (step.grad_v, v) {
-            gradients.insert("decoder.0.weight".to_string(), tensor(gv, v.dims())?);
+        let mut gradients = Gradients::new(self.named_parameters());
+        let mut set = |parameter: &Tensor, values: Vec<f32>| -> Result<()> {
+            Ok(gradients.accumulate(parameter, tensor(values, parameter.dims())?)?)
+        };
+        set(encoder.weight()?, step.grad_w)?;
+        set(&encoder.bias, step.grad_b)?;
+        if let (Some(gv), Some(v)) = (step.grad_v, &decoder.weight) {
+            set(v, gv)?;
         }
-        gradients.insert("decoder.0.bias".to_string(), tensor(step.grad_c, c.dims())?);
+        set(&decoder.bias, step.grad_c)?;
         let penalty = lambda * step.sq_norm_mean;
         Ok(Some(StepOutput {
             bce: step.bce,
@@ -443,46 +446,6 @@ impl ContractiveAutoencoder {
     }
 }
 
-/// A one-layer MLP's weights and the batch size, for the fused CPU kernels.
-struct FusedOperands<'a> {
-    w: &'a Tensor,
-    b: &'a Tensor,
-    v: Option<&'a Tensor>,
-    c: &'a Tensor,
-    activation: Activation,
-    batch: usize,
-}
-
-impl FusedOperands<'_> {
-    /// Whether a weight is a variable or the result of a tracked op.
-    fn tracks_gradients(&self) -> bool {
-        [Some(self.w), Some(self.b), self.v, Some(self.c)]
-            .into_iter()
-            .flatten()
-            .any(Tensor::track_op)
-    }
-
-    /// `f` on host views of the weights and `x`, read in place where they can be. The views hold
-    /// the tensors' storage read-locked, so they end with this call.
-    fn with_host<R>(&self, x: &Tensor, f: impl FnOnce(&OneLayer, &[f32]) -> R) -> Result<R> {
-        let (w, b, c, xs) = (
-            HostF32::new(self.w)?,
-            HostF32::new(self.b)?,
-            HostF32::new(self.c)?,
-            HostF32::new(x)?,
-        );
-        let v = self.v.map(HostF32::new).transpose()?;
-        let layer = OneLayer {
-            activation: self.activation,
-            w: w.as_slice(),
-            b: b.as_slice(),
-            v: v.as_ref().map(HostF32::as_slice),
-            c: c.as_slice(),
-        };
-        Ok(f(&layer, xs.as_slice()))
-    }
-}
-
 impl Module for ContractiveAutoencoder {
     /// Reconstruction of `x`, in [0, 1].
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
@@ -493,7 +456,8 @@ impl Module for ContractiveAutoencoder {
     }
 }
 
-/// The most samples one autograd pass takes (see [`ContractiveAutoencoder::autograd_step`]).
+/// The most samples one autograd pass of [`ContractiveAutoencoder::loss_and_gradients`] takes
+/// (larger batches go through in slices of this size).
 /// candle keeps every intermediate of the graph, and every gradient, until the pass ends: for the
 /// conv preset (4 Hutchinson probes) a 600-sample pass peaked at 954 MiB of resident memory.
 /// Slices of this size keep the same products per task (the conv kernels work 8 samples at a time,

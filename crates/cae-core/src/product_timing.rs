@@ -24,6 +24,7 @@ pub(crate) fn timed<R>(product: impl FnOnce() -> R) -> R {
 }
 
 /// Nanoseconds spent in matrix products since the last call, which resets the count.
+#[cfg(feature = "bench")]
 pub fn take_nanos() -> u64 {
     #[cfg(feature = "product-timing")]
     return NANOS.swap(0, Ordering::Relaxed);
@@ -32,4 +33,5 @@ pub fn take_nanos() -> u64 {
 }
 
 /// Whether this build counts (the `product-timing` feature).
+#[cfg(feature = "bench")]
 pub const ENABLED: bool = cfg!(feature = "product-timing");

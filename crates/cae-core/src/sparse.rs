@@ -114,6 +114,7 @@ impl Csr {
         }
     }
 
+    /// The number of rows.
     pub fn rows(&self) -> usize {
         self.offsets.len() - 1
     }
@@ -219,6 +220,8 @@ struct OutPtr {
 // SAFETY: each group writes only the output elements of its own rows (`product` hands every row
 // to exactly one group), so groups on different threads never touch the same element.
 unsafe impl Send for OutPtr {}
+// SAFETY: as for `Send`: shared between the groups' threads, it is only written through at
+// disjoint elements.
 unsafe impl Sync for OutPtr {}
 
 fn product(out: Output, a: &Csr, m: &Panels) {

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use crate::checkpoint::FORMAT_VERSION;
+use crate::layer::{LayerName, Part};
 use crate::{
     param_specs, write_tensors, Activation, Architecture, CaeConfig, CaeError, LoadedModel,
     MlpConfig, Result, CONFIG_KEY, FORMAT_KEY,
@@ -75,21 +76,18 @@ pub fn stack_models(base: &LoadedModel, top: &LoadedModel) -> Result<LoadedModel
     }
     let below_layers = below.hidden.len() + 1;
     let mut tensors = HashMap::new();
-    for (name, t) in &base.tensors {
-        let renamed = match name.strip_prefix("decoder.") {
-            Some(rest) => shift_layer(rest, 1).map(|r| format!("decoder.{r}")),
-            None => Some(name.clone()),
-        };
-        let renamed = renamed.ok_or_else(|| bad_name(name))?;
-        tensors.insert(renamed, t.clone());
-    }
-    for (name, t) in &top.tensors {
-        let renamed = match name.strip_prefix("encoder.") {
-            Some(rest) => shift_layer(rest, below_layers).map(|r| format!("encoder.{r}")),
-            None => Some(name.clone()),
-        };
-        let renamed = renamed.ok_or_else(|| bad_name(name))?;
-        tensors.insert(renamed, t.clone());
+    // The base's decoder layers move one place up (the top's decoder comes first), the top's
+    // encoder layer above the base's.
+    for (model, moved, by) in [(base, Part::Decoder, 1), (top, Part::Encoder, below_layers)] {
+        for (name, t) in &model.tensors {
+            let (layer, kind) = LayerName::parse(name).ok_or_else(|| bad_name(name))?;
+            let layer = if layer.part == moved {
+                layer.shifted(by)
+            } else {
+                layer
+            };
+            tensors.insert(layer.param(kind), t.clone());
+        }
     }
     let mut hidden = below.hidden.clone();
     hidden.push(below.code_dim);
@@ -111,12 +109,6 @@ pub fn stack_models(base: &LoadedModel, top: &LoadedModel) -> Result<LoadedModel
     })
 }
 
-/// `"<layer>.<rest>"` with the layer index raised by `by`.
-fn shift_layer(name: &str, by: usize) -> Option<String> {
-    let (layer, rest) = name.split_once('.')?;
-    Some(format!("{}.{rest}", layer.parse::<usize>().ok()? + by))
-}
-
 fn bad_name(name: &str) -> CaeError {
     CaeError::InvalidConfig(format!("unexpected tensor name `{name}` in an MLP model"))
 }
@@ -135,7 +127,7 @@ impl LoadedModel {
         let mut metadata = extra.clone();
         metadata.insert(
             CONFIG_KEY.into(),
-            serde_json::to_string(&self.config).expect("a config always serialises"),
+            crate::checkpoint::config_json(&self.config),
         );
         metadata.insert(FORMAT_KEY.into(), FORMAT_VERSION.into());
         write_tensors(path, &tensors, &metadata)

@@ -129,7 +129,10 @@ fn cae_h_objective_and_step_match_finite_differences() {
     let step = model.hessian_step(&x, lambda, &h).unwrap();
     let grads = objective().backward().unwrap();
     for (name, var) in varmap.data().lock().unwrap().iter() {
-        let a: Vec<f64> = step.gradients[name]
+        let a: Vec<f64> = step
+            .gradients
+            .get(var.as_tensor())
+            .unwrap()
             .flatten_all()
             .unwrap()
             .to_vec1()

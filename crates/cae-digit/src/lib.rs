@@ -33,6 +33,7 @@
 //!
 //! Every bad input is a [`DigitError`] that names the file and what is wrong with it; nothing
 //! here panics on user data.
+#![warn(missing_docs)]
 
 use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};

@@ -12,10 +12,10 @@ use std::time::Instant;
 use cae_core::{save_classifier, Classifier, ClassifierConfig, LoadedModel};
 use cae_data::Dataset;
 use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
+use candle_nn::{Optimizer, VarBuilder};
 use serde::{Deserialize, Serialize};
 
-use crate::stack::named_vars;
+use crate::optim::AdamConfig;
 use crate::{Adam, AdamParams, TrainError};
 
 /// Metadata key of a classifier file holding its [`FinetuneConfig`] as JSON.
@@ -176,8 +176,13 @@ pub fn finetune(
     Classifier::init_head(&varmap, &base.config, classes, cfg.seed, DType::F32, device)?;
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
     let classifier = Classifier::new(&base.config, classes, vb)?;
-    let vars = named_vars(&varmap);
-    let mut adam = Adam::new(vars.clone(), cfg.adam)?;
+    let mut adam = Adam::from_varmap(
+        &varmap,
+        AdamConfig {
+            params: cfg.adam,
+            learning_rate: cfg.learning_rate,
+        },
+    )?;
 
     let tangent_started = Instant::now();
     let tangents = match &cfg.tangent_prop {
@@ -213,12 +218,7 @@ pub fn finetune(
                 penalty_sum += scalar(&penalty)? * indices.len() as f64;
                 loss = (loss + (penalty * t.weight)?)?;
             }
-            let grads = loss.backward()?;
-            let grads: HashMap<String, Tensor> = vars
-                .iter()
-                .filter_map(|(name, var)| Some((name.clone(), grads.get(var.as_tensor())?.clone())))
-                .collect();
-            adam.step(&grads, cfg.learning_rate)?;
+            adam.backward_step(&loss)?;
         }
         let validation_error = error_rate(&classifier, &data, fit..data.len(), device)?;
         let report = FinetuneEpoch {

@@ -102,7 +102,7 @@ pub use finetune::{
     error_rate, finetune, FinetuneConfig, FinetuneEpoch, FinetuneSummary, TangentProp, FINETUNE_KEY,
 };
 pub use observer::{BatchReport, RunInfo, Silent, TrainObserver};
-pub use optim::{Adam, AdamParams};
+pub use optim::{Adam, AdamConfig, AdamParams};
 pub use run_dir::{check_fresh as check_fresh_run_dir, SLOW_CHECKPOINT_ENV};
 pub use saved_run::{Change, Override, ResumeOptions, SavedRun};
 pub use stack::{

@@ -1,8 +1,15 @@
 //! Adam (Kingma & Ba 2015) with decoupled weight decay, whose state can be saved and restored so a
 //! resumed run continues exactly where it stopped.
+//!
+//! [`Adam`] is a [`candle_nn::Optimizer`]: it updates the model's `Var`s from candle's gradients
+//! ([`candle_core::backprop::GradStore`], or [`cae_core::Gradients::grad_store`]), keyed by the
+//! variables themselves. Each variable also has a name (the model's parameter name) under which
+//! its moments are saved.
 use std::collections::{BTreeMap, HashMap};
 
+use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Result, Tensor, Var};
+use candle_nn::{Optimizer, VarMap};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -10,8 +17,11 @@ use serde::{Deserialize, Serialize};
 /// original program used; note that candle-nn's `ParamsAdamW::default()` has weight decay 0.01.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct AdamParams {
+    /// Decay rate of the first moment.
     pub beta1: f64,
+    /// Decay rate of the second moment.
     pub beta2: f64,
+    /// Added to the second moment's square root.
     pub eps: f64,
     /// Decoupled (AdamW) weight decay; 0 gives plain Adam.
     pub weight_decay: f64,
@@ -42,12 +52,34 @@ struct Slot {
     moments: Moments,
 }
 
+/// What [`Adam`] is built with, as a [`candle_nn::Optimizer`]: its hyperparameters and the
+/// learning rate it starts with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamConfig {
+    /// β₁, β₂, ε and weight decay.
+    pub params: AdamParams,
+    /// The step size until [`Optimizer::set_learning_rate`] changes it.
+    pub learning_rate: f64,
+}
+
 /// Adam over a named set of variables.
 #[derive(Debug)]
 pub struct Adam {
     params: AdamParams,
+    learning_rate: f64,
     slots: BTreeMap<String, Slot>,
     step: u64,
+}
+
+/// The variables of `varmap` by name.
+pub(crate) fn named_vars(varmap: &VarMap) -> BTreeMap<String, Var> {
+    varmap
+        .data()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 fn on_host(t: &Tensor) -> bool {
@@ -55,7 +87,13 @@ fn on_host(t: &Tensor) -> bool {
 }
 
 impl Adam {
-    pub fn new(vars: BTreeMap<String, Var>, params: AdamParams) -> Result<Self> {
+    /// Adam over the variables of `varmap`, named as there (the model's parameter names).
+    pub fn from_varmap(varmap: &VarMap, config: AdamConfig) -> Result<Self> {
+        Self::named(named_vars(varmap), config)
+    }
+
+    /// Adam over `vars`; their moments are saved and restored under these names.
+    pub fn named(vars: BTreeMap<String, Var>, config: AdamConfig) -> Result<Self> {
         let slots = vars
             .into_iter()
             .map(|(name, var)| {
@@ -69,7 +107,8 @@ impl Adam {
             })
             .collect::<Result<BTreeMap<_, _>>>()?;
         Ok(Self {
-            params,
+            params: config.params,
+            learning_rate: config.learning_rate,
             slots,
             step: 0,
         })
@@ -80,9 +119,10 @@ impl Adam {
         self.step
     }
 
-    /// One update with learning rate `lr` from gradients by variable name (variables without one are left alone).
-    pub fn step(&mut self, grads: &HashMap<String, Tensor>, lr: f64) -> Result<()> {
+    /// One update from the gradients of the variables (variables without one are left alone).
+    fn update(&mut self, grads: &GradStore) -> Result<()> {
         self.step += 1;
+        let lr = self.learning_rate;
         let AdamParams {
             beta1,
             beta2,
@@ -94,24 +134,27 @@ impl Adam {
         let step_size = lr * (1.0 - beta2.powi(t)).sqrt() / (1.0 - beta1.powi(t));
         let eps_hat = eps * (1.0 - beta2.powi(t)).sqrt();
         let decay = 1.0 - lr * weight_decay;
-        for (name, slot) in &mut self.slots {
-            let Some(g) = grads.get(name) else {
+        for slot in self.slots.values_mut() {
+            let Some(g) = grads.get(slot.var.as_tensor()) else {
                 continue;
             };
             match &mut slot.moments {
-                Moments::Host(m, v) => {
-                    let g = cae_core::HostF32::new(g)?;
+                Moments::Host(m, v) if on_host(g) => {
+                    // Autograd may hand a transposed view; the update reads rows in order.
+                    let g = g.contiguous()?;
                     let update = HostAdamUpdate {
                         m: std::cell::RefCell::new(m),
                         v: std::cell::RefCell::new(v),
-                        g: g.as_slice(),
                         beta1: beta1 as f32,
                         beta2: beta2 as f32,
                         step_size: step_size as f32,
                         eps_hat: eps_hat as f32,
                         decay: decay as f32,
                     };
-                    slot.var.as_tensor().inplace_op1(&update)?;
+                    slot.var.as_tensor().inplace_op2(&g, &update)?;
+                }
+                Moments::Host(..) => {
+                    candle_core::bail!("host Adam update from a gradient not in CPU f32")
                 }
                 Moments::Device(m, v) => {
                     *m = ((&*m * beta1)? + (g * (1.0 - beta1))?)?;
@@ -176,12 +219,38 @@ impl Adam {
     }
 }
 
-/// One Adam update of a CPU `f32` variable, written into the variable's storage in place (no copy
-/// of the weights out and back) in one multi-threaded pass.
+impl Optimizer for Adam {
+    type Config = AdamConfig;
+
+    /// Adam over `vars`, named by their place in the list (`0`, `1`, ...) for saved state; use
+    /// [`Adam::named`] to save it under the model's parameter names.
+    fn new(vars: Vec<Var>, config: AdamConfig) -> Result<Self> {
+        let named = vars
+            .into_iter()
+            .enumerate()
+            .map(|(i, var)| (i.to_string(), var))
+            .collect();
+        Self::named(named, config)
+    }
+
+    fn step(&mut self, grads: &GradStore) -> Result<()> {
+        self.update(grads)
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.learning_rate
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.learning_rate = lr;
+    }
+}
+
+/// One Adam update of a CPU `f32` variable from its CPU `f32` gradient, written into the
+/// variable's storage in place (no copy of the weights out and back) in one multi-threaded pass.
 struct HostAdamUpdate<'a> {
     m: std::cell::RefCell<&'a mut Vec<f32>>,
     v: std::cell::RefCell<&'a mut Vec<f32>>,
-    g: &'a [f32],
     beta1: f32,
     beta2: f32,
     step_size: f32,
@@ -189,7 +258,7 @@ struct HostAdamUpdate<'a> {
     decay: f32,
 }
 
-impl candle_core::InplaceOp1 for HostAdamUpdate<'_> {
+impl candle_core::InplaceOp2 for HostAdamUpdate<'_> {
     fn name(&self) -> &'static str {
         "host-adam-update"
     }
@@ -198,20 +267,28 @@ impl candle_core::InplaceOp1 for HostAdamUpdate<'_> {
         &self,
         storage: &mut candle_core::CpuStorage,
         layout: &candle_core::Layout,
+        grad: &candle_core::CpuStorage,
+        grad_layout: &candle_core::Layout,
     ) -> candle_core::Result<()> {
-        let candle_core::CpuStorage::F32(data) = storage else {
-            candle_core::bail!("host Adam update of a non-f32 variable");
+        let (candle_core::CpuStorage::F32(data), candle_core::CpuStorage::F32(grad)) =
+            (storage, grad)
+        else {
+            candle_core::bail!("host Adam update of a non-f32 variable or gradient");
         };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("host Adam update of a non-contiguous variable");
+        let (Some((start, end)), Some((g_start, g_end))) = (
+            layout.contiguous_offsets(),
+            grad_layout.contiguous_offsets(),
+        ) else {
+            candle_core::bail!("host Adam update of a non-contiguous variable or gradient");
         };
         let w = &mut data[start..end];
+        let g = &grad[g_start..g_end];
         let (mut m, mut v) = (self.m.borrow_mut(), self.v.borrow_mut());
-        if w.len() != self.g.len() || m.len() != w.len() || v.len() != w.len() {
+        if w.len() != g.len() || m.len() != w.len() || v.len() != w.len() {
             candle_core::bail!(
                 "host Adam update: {} weights, {} gradients, {}/{} moments",
                 w.len(),
-                self.g.len(),
+                g.len(),
                 m.len(),
                 v.len()
             );
@@ -225,7 +302,7 @@ impl candle_core::InplaceOp1 for HostAdamUpdate<'_> {
         );
         w.par_iter_mut()
             .zip(m.par_iter_mut().zip(v.par_iter_mut()))
-            .zip(self.g.par_iter())
+            .zip(g.par_iter())
             .for_each(|((w, (m, v)), g)| {
                 *m = b1 * *m + (1.0 - b1) * g;
                 *v = b2 * *v + (1.0 - b2) * g * g;
@@ -280,16 +357,19 @@ mod tests {
                 ("h".to_string(), host.clone()),
                 ("d".to_string(), dev.clone()),
             ]);
-            let mut adam = Adam::new(vars, p).unwrap();
+            let config = AdamConfig {
+                params: p,
+                learning_rate: lr,
+            };
+            let mut adam = Adam::named(vars, config).unwrap();
             assert!(matches!(adam.slots["h"].moments, Moments::Host(..)));
             assert!(matches!(adam.slots["d"].moments, Moments::Device(..)));
             for g in &grads {
                 let g64 = Tensor::new(g, &Device::Cpu).unwrap();
-                let grads = HashMap::from([
-                    ("h".to_string(), g64.to_dtype(DType::F32).unwrap()),
-                    ("d".to_string(), g64),
-                ]);
-                adam.step(&grads, lr).unwrap();
+                let mut grads = GradStore::default();
+                grads.insert(host.as_tensor(), g64.to_dtype(DType::F32).unwrap());
+                grads.insert(dev.as_tensor(), g64);
+                adam.step(&grads).unwrap();
             }
             let host: Vec<f32> = host.as_tensor().to_vec1().unwrap();
             let dev: Vec<f64> = dev.as_tensor().to_vec1().unwrap();

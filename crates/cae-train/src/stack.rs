@@ -16,14 +16,14 @@ use cae_core::{
     layer_on_codes, stack_models, sum_f64, CaeConfig, ContractiveAutoencoder, LoadedModel,
 };
 use cae_data::{Batcher, Dataset};
-use candle_core::{DType, Device, Var};
-use candle_nn::VarMap;
+use candle_core::{DType, Device};
+use candle_nn::{Optimizer, VarMap};
 use serde::{Deserialize, Serialize};
 
 use crate::artifacts::{write_json, EpochMetrics, MetricsLog};
 use crate::figures::plot_losses;
 use crate::observer::{BatchReport, RunInfo, TrainObserver};
-use crate::optim::Adam;
+use crate::optim::{Adam, AdamConfig};
 use crate::trainer::{files, mix};
 use crate::{TrainConfig, TrainError};
 
@@ -92,7 +92,13 @@ pub fn train_stacked_layer(
     let _lock = crate::run_dir::RunDir::create(run_dir)?;
     write_json(&run_dir.join(files::CONFIG), run)?;
     let (layer, varmap) = ContractiveAutoencoder::init(&run.layer, cfg.seed, DType::F32, device)?;
-    let mut adam = Adam::new(named_vars(&varmap), cfg.adam)?;
+    let mut adam = Adam::from_varmap(
+        &varmap,
+        AdamConfig {
+            params: cfg.adam,
+            learning_rate: cfg.learning_rate,
+        },
+    )?;
     let batcher = Batcher::new(cfg.batch_size).shuffle(cfg.seed);
     let batches = batcher.num_batches(train.len());
     observer.on_start(&RunInfo {
@@ -123,7 +129,7 @@ pub fn train_stacked_layer(
                     run_dir: run_dir.to_path_buf(),
                 });
             }
-            adam.step(&step.gradients, cfg.learning_rate)?;
+            adam.step(step.gradients.grad_store())?;
             bce_sum += step.bce * indices.len() as f64;
             penalty_sum += step.penalty * indices.len() as f64;
             observer.on_batch(&BatchReport {
@@ -211,16 +217,6 @@ pub fn loaded_from_varmap(config: &CaeConfig, varmap: &VarMap) -> Result<LoadedM
         tensors,
         metadata: HashMap::new(),
     })
-}
-
-pub(crate) fn named_vars(varmap: &VarMap) -> BTreeMap<String, Var> {
-    varmap
-        .data()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
 }
 
 /// Where a stacked run's base model is: a model file, or a run directory's `model.safetensors`.

@@ -1,6 +1,6 @@
 //! The training loop and its run directory.
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -10,15 +10,15 @@ use cae_core::{
     CaeConfig, ContractiveAutoencoder,
 };
 use cae_data::{Batcher, Dataset};
-use candle_core::{DType, Device, Var};
-use candle_nn::VarMap;
+use candle_core::{DType, Device};
+use candle_nn::{Optimizer, VarMap};
 use serde::{Deserialize, Serialize};
 
 use crate::artifacts::{EpochMetrics, MetricsLog, METRICS_JSONL};
 use crate::eval::evaluate;
 use crate::figures::{plot_losses, save_reconstructions};
 use crate::observer::{BatchReport, RunInfo, TrainObserver};
-use crate::optim::Adam;
+use crate::optim::{named_vars, Adam, AdamConfig};
 use crate::run_dir::RunDir;
 use crate::saved_run::{ResumeOptions, SavedRun};
 use crate::{TrainConfig, TrainError};
@@ -122,7 +122,13 @@ impl Trainer {
     fn start(run: RunConfig, dir: RunDir, device: &Device) -> Result<Self, TrainError> {
         let (model, varmap) =
             ContractiveAutoencoder::init(&run.model, run.train.seed, DType::F32, device)?;
-        let adam = Adam::new(named_vars(&varmap), run.train.adam)?;
+        let adam = Adam::from_varmap(
+            &varmap,
+            AdamConfig {
+                params: run.train.adam,
+                learning_rate: run.train.learning_rate,
+            },
+        )?;
         Ok(Self {
             run,
             dir,
@@ -255,7 +261,13 @@ impl Trainer {
             });
         }
         let (model, varmap) = loaded.into_trainable(DType::F32, device)?;
-        let mut adam = Adam::new(named_vars(&varmap), run.train.adam)?;
+        let mut adam = Adam::from_varmap(
+            &varmap,
+            AdamConfig {
+                params: run.train.adam,
+                learning_rate: run.train.learning_rate,
+            },
+        )?;
         adam.restore(&state.tensors, progress.adam_step)?;
 
         let export = |name: &str, bytes: &[u8]| -> Result<(), TrainError> {
@@ -379,7 +391,8 @@ impl Trainer {
                         run_dir: self.dir.path().to_path_buf(),
                     });
                 }
-                self.adam.step(&step.gradients, lr)?;
+                self.adam.set_learning_rate(lr);
+                self.adam.step(step.gradients.grad_store())?;
                 let rows = indices.len();
                 let p = &mut self.progress;
                 p.batches_done = batch + 1;
@@ -561,15 +574,6 @@ impl std::fmt::Debug for Trainer {
             .field("progress", &self.progress)
             .finish_non_exhaustive()
     }
-}
-
-fn named_vars(varmap: &VarMap) -> BTreeMap<String, Var> {
-    let vars: HashMap<String, Var> = varmap
-        .data()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    vars.into_iter().collect()
 }
 
 fn limit(data: &Dataset, n: Option<usize>) -> Cow<'_, Dataset> {

@@ -177,7 +177,7 @@ fn a_published_run_is_fetched_back_and_used_by_reconstruct() {
 
     // Fetch it back from a Hub look-alike, verified by the published sum, into the weights
     // directory the cae-cli runs below are given.
-    let endpoint = xtask::local_hub::serve_dir(REPO, &repo_dir);
+    let endpoint = xtask::local_hub::serve_dir(REPO, &repo_dir).unwrap();
     let weights_dir = dir.path().join("weights");
     let installed = weights_dir.join(cae_data::INSTALLED_WEIGHTS_FILE);
     let fetched = fetch_weights(&FetchArgs {
