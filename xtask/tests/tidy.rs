@@ -1,71 +1,16 @@
 //! The tidy test: the repository keeps its own rules (`xtask::tidy`), and each rule reports a
 //! broken case in a small tree made here, so the test can fail.
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use xtask::tidy::{self, Rule, Violation};
+use xtask::tidy::{self, Rule};
 
-/// Violations that remain in the crates other branches of the structure redesign own, counted per
-/// (rule, file): removed at merge. The test fails when a count here differs from what the tree
-/// holds, so the list can only shrink with the code. Only cae-data, cae-train and cae-cli may
-/// appear here.
-const KNOWN_ELSEWHERE: &[(Rule, &str, usize)] = &[
-    (Rule::ModuleHeader, "crates/cae-cli/src/logging.rs", 1),
-    (Rule::ModuleHeader, "crates/cae-cli/src/train.rs", 1),
-    (Rule::ModuleHeader, "crates/cae-train/src/config.rs", 1),
-    (Rule::ModuleHeader, "crates/cae-train/src/error.rs", 1),
-    (Rule::ModuleHeader, "crates/cae-train/src/eval.rs", 1),
-    (Rule::ModuleHeader, "crates/cae-train/src/observer.rs", 1),
-    (Rule::LongFile, "crates/cae-train/src/analysis.rs", 1),
-    (Rule::LongFile, "crates/cae-train/src/figures.rs", 1),
-    (Rule::Unwrap, "crates/cae-cli/src/data.rs", 1),
-    (Rule::Unwrap, "crates/cae-cli/src/encode.rs", 1),
-    (Rule::Unwrap, "crates/cae-cli/src/train.rs", 1),
-    (Rule::Unwrap, "crates/cae-data/src/download.rs", 2),
-    (Rule::Unwrap, "crates/cae-data/src/idx.rs", 1),
-    (Rule::Unwrap, "crates/cae-train/src/analysis.rs", 1),
-    (Rule::Unwrap, "crates/cae-train/src/artifacts.rs", 1),
-    (Rule::Unwrap, "crates/cae-train/src/figures.rs", 1),
-    (Rule::Unwrap, "crates/cae-train/src/finetune.rs", 1),
-    (Rule::Unwrap, "crates/cae-train/src/trainer.rs", 1),
-];
-
-const OTHER_OWNERS: [&str; 3] = ["crates/cae-data/", "crates/cae-train/", "crates/cae-cli/"];
-
-fn counts(violations: &[Violation]) -> BTreeMap<(Rule, String), usize> {
-    let mut out = BTreeMap::new();
-    for v in violations {
-        *out.entry((v.rule, v.path.clone())).or_insert(0) += 1;
-    }
-    out
-}
-
+/// The whole repository, with no exceptions: a rule broken anywhere fails here.
 #[test]
 fn the_repository_keeps_its_rules() {
     let violations = tidy::check_all(&xtask::workspace_root()).unwrap();
-    let (elsewhere, ours): (Vec<_>, Vec<_>) = violations
-        .into_iter()
-        .partition(|v| OTHER_OWNERS.iter().any(|p| v.path.starts_with(p)));
-    let report = |vs: &[Violation]| vs.iter().map(|v| format!("  {v}\n")).collect::<String>();
-    assert!(ours.is_empty(), "tidy violations:\n{}", report(&ours));
-
-    for (_, path, _) in KNOWN_ELSEWHERE {
-        assert!(
-            OTHER_OWNERS.iter().any(|p| path.starts_with(p)),
-            "{path}: only cae-data, cae-train and cae-cli may have known violations"
-        );
-    }
-    let known: BTreeMap<(Rule, String), usize> = KNOWN_ELSEWHERE
-        .iter()
-        .map(|(rule, path, n)| ((*rule, path.to_string()), *n))
-        .collect();
-    assert_eq!(
-        counts(&elsewhere),
-        known,
-        "KNOWN_ELSEWHERE no longer matches the tree; the violations are:\n{}",
-        report(&elsewhere)
-    );
+    let report: String = violations.iter().map(|v| format!("  {v}\n")).collect();
+    assert!(violations.is_empty(), "tidy violations:\n{report}");
 }
 
 fn write(root: &Path, path: &str, text: &str) {

@@ -87,8 +87,6 @@ mod eval;
 pub mod figures;
 mod finetune;
 mod observer;
-// optim.rs is being reworked in another change (typed gradients); its docs come with it.
-#[allow(missing_docs)]
 pub mod optim;
 mod run_dir;
 mod saved_run;
