@@ -57,10 +57,10 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = EvalOptions::default().spectrum_points)]
     spectrum_points: usize,
     /// Test digits whose tangents are drawn (one per class, in class order).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = analysis::DEFAULT_TANGENT_DIGITS)]
     tangent_digits: usize,
     /// Leading tangents drawn per digit.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = analysis::DEFAULT_TANGENTS_PER_DIGIT)]
     tangents: usize,
     /// Seed of the random directions.
     #[arg(long, default_value_t = EvalOptions::default().seed)]

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use cae_core::{CaeConfig, HessianPenalty};
 use cae_data::{DatasetSource, Split};
-use cae_train::{ResumeOptions, RunConfig, SavedRun, TrainConfig, TrainError, Trainer};
+use cae_train::{
+    ResumeOptions, RunConfig, SavedRun, StackRunConfig, TrainConfig, TrainError, Trainer,
+};
 use clap::Args;
 
 use crate::data::DataArgs;
@@ -90,16 +92,16 @@ pub struct TrainArgs {
     #[arg(long, value_name = "RUN_OR_MODEL", conflicts_with_all = ["resume", "preset"])]
     pub(crate) stack_on: Option<PathBuf>,
     /// Code units of the layer trained with --stack-on.
-    #[arg(long, default_value_t = 1000, requires = "stack_on")]
+    #[arg(long, default_value_t = StackRunConfig::DEFAULT_CODE_DIM, requires = "stack_on")]
     pub(crate) code_dim: usize,
     /// Weight γ of the CAE+H term γ·E‖J(x) − J(x + ε)‖²_F (Rifai et al., ECML 2011); off unless set.
     #[arg(long, value_name = "GAMMA", conflicts_with = "resume")]
     pub(crate) hessian_gamma: Option<f64>,
     /// Standard deviation σ of the Gaussian corruption ε of CAE+H.
-    #[arg(long, default_value_t = 0.1, requires = "hessian_gamma")]
+    #[arg(long, default_value_t = HessianPenalty::DEFAULT_SIGMA, requires = "hessian_gamma")]
     pub(crate) hessian_sigma: f64,
     /// Corrupted copies of each input per step for CAE+H.
-    #[arg(long, default_value_t = 4, requires = "hessian_gamma")]
+    #[arg(long, default_value_t = HessianPenalty::DEFAULT_COPIES, requires = "hessian_gamma")]
     pub(crate) hessian_copies: usize,
 }
 

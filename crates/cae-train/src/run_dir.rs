@@ -23,7 +23,7 @@ use crate::TrainError;
 pub const CHECKPOINT_PREFIX: &str = "checkpoint-";
 
 /// Test hook: milliseconds to sleep after each checkpoint file is written, so that a
-/// fault-injection test can kill the process inside checkpoint writes (cae-cli's tests/crash.rs).
+/// fault-injection test can kill the process inside checkpoint writes (cae-cli's tests/cli/crash.rs).
 /// It changes timing only, never what is written.
 pub const SLOW_CHECKPOINT_ENV: &str = "CAE_TEST_SLOW_CHECKPOINT_MS";
 

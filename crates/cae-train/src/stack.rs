@@ -44,6 +44,10 @@ pub struct StackRunConfig {
 }
 
 impl StackRunConfig {
+    /// Code units of a stacked layer when none is chosen: 1000, the width of the first layer of the
+    /// default preset (Rifai et al. 2011 stack layers of equal width).
+    pub const DEFAULT_CODE_DIM: usize = 1000;
+
     /// A layer of `code_dim` units on `base`'s codes, trained with `train`.
     pub fn new(
         base_name: &str,

@@ -39,7 +39,7 @@ pub use probe::{
 pub use reconstruction::{reconstruction_by_class, ReconstructionReport};
 pub use render::{
     plot_contraction_curves, plot_spectra, render_table, save_tangent_grid, tangent_grid,
-    tangent_to_image, ANALYSIS_PLOT_SIZE,
+    tangent_to_image, ANALYSIS_PLOT_SIZE, DEFAULT_TANGENTS_PER_DIGIT, DEFAULT_TANGENT_DIGITS,
 };
 pub use report::{analyse, EvalOptions, EvalReport};
 pub use saturation::{

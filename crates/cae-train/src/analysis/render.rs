@@ -279,6 +279,13 @@ pub fn plot_spectra(
     )
 }
 
+/// Test digits in the tangents picture when none is chosen: 5, one per class (0–4), enough rows to
+/// compare models at a glance.
+pub const DEFAULT_TANGENT_DIGITS: usize = 5;
+/// Leading tangents drawn per digit when none is chosen: 8, past the few large singular values a
+/// CAE's spectrum should show.
+pub const DEFAULT_TANGENTS_PER_DIGIT: usize = 8;
+
 /// Maps a tangent to [0, 1] for display: `0.5 + 0.5·v / max|v|`, so 0.5 (grey) is zero, white the
 /// most positive entry, black its negation.
 pub fn tangent_to_image(v: &[f32]) -> Vec<f32> {
