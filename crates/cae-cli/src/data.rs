@@ -2,7 +2,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use cae_data::{DataError, Dataset, DatasetSource, LoadOptions, Split};
+use cae_data::{DataError, Dataset, DatasetSource, LoadOptions, Split, TestSplit, TrainTest};
 use clap::Args;
 
 #[derive(Debug, Clone, Args)]
@@ -21,19 +21,31 @@ pub struct DataArgs {
 impl DataArgs {
     /// One split of the dataset, downloaded on a cache miss unless `--offline`.
     pub fn load(&self, split: Split, progress: bool) -> Result<Dataset> {
-        let opts = LoadOptions {
+        Dataset::load(&self.dataset, split, &self.options(progress)).map_err(hint)
+    }
+
+    /// The training set and the test set `test` names, downloaded on a cache miss unless
+    /// `--offline`.
+    pub fn load_train_test(&self, test: &TestSplit, progress: bool) -> Result<TrainTest> {
+        cae_data::load_train_test(&self.dataset, test, &self.options(progress)).map_err(hint)
+    }
+
+    fn options(&self, progress: bool) -> LoadOptions {
+        LoadOptions {
             cache_dir: self.data_dir.clone(),
             download: !self.offline,
             progress,
             ..LoadOptions::default()
-        };
-        Dataset::load(&self.dataset, split, &opts).map_err(|e| match e {
-            DataError::Missing { .. }
-            | DataError::Download { .. }
-            | DataError::NoCacheDir { .. } => {
-                anyhow::anyhow!("{e}\n  hint: --data-dir DIR names the data root for this command")
-            }
-            other => other.into(),
-        })
+        }
+    }
+}
+
+/// The library's facts, with the flag that names the data root where it helps.
+fn hint(e: DataError) -> anyhow::Error {
+    match e {
+        DataError::Missing { .. } | DataError::Download { .. } | DataError::NoCacheDir { .. } => {
+            anyhow::anyhow!("{e}\n  hint: --data-dir DIR names the data root for this command")
+        }
+        other => other.into(),
     }
 }

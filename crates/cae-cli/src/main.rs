@@ -8,6 +8,7 @@ mod eval_classifier;
 mod finetune;
 mod logging;
 mod outputs;
+mod own_data;
 mod progress;
 mod reconstruct;
 mod stack;

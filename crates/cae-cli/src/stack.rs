@@ -2,7 +2,7 @@
 use std::io::IsTerminal;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use cae_data::Split;
 use cae_train::{base_model_path, train_stacked_layer, StackRunConfig};
 use candle_core::Device;
@@ -34,7 +34,10 @@ pub fn run(args: &TrainArgs, base: &Path, device: &Device, quiet: bool) -> Resul
         .unwrap_or_else(|| default_run_dir("stacked"));
     // Before the data is loaded: a wrong --out fails at once.
     cae_train::check_fresh_run_dir(&out).map_err(hint)?;
-    let data = args.data(&dataset);
+    if args.own.any_given() {
+        bail!("--stack-on trains on a dataset with a test split of its own (mnist, fashion-mnist, an IDX directory)");
+    }
+    let data = args.data(&dataset, &cae_train::DataOptions::default());
     let train = data.load(Split::Train, !quiet)?;
     let test = data.load(Split::Test, !quiet)?;
     let limit = |d: cae_data::Dataset, n: Option<usize>| match n {

@@ -7,13 +7,15 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use cae_core::{CaeConfig, HessianPenalty};
-use cae_data::{DatasetSource, Split};
+use cae_data::{Dataset, DatasetSource};
 use cae_train::{
-    ResumeOptions, RunConfig, SavedRun, StackRunConfig, TrainConfig, TrainError, Trainer,
+    DataOptions, ResumeOptions, RunConfig, SavedRun, StackRunConfig, TestSource, TrainConfig,
+    TrainError, Trainer,
 };
 use clap::Args;
 
 use crate::data::DataArgs;
+use crate::own_data::{self, OwnDataArgs};
 use crate::progress::{stop_on_ctrl_c, Progress};
 use crate::values::{with_default, DeviceChoice, Preset, Schedule};
 
@@ -59,12 +61,15 @@ pub struct TrainArgs {
         TrainConfig::default().seed,
     ))]
     pub(crate) seed: Option<u64>,
-    // The dataset, by name or directory.
+    // The dataset, by name or path.
     #[arg(long, help = with_default(
-        "`mnist`, `fashion-mnist`, or a directory of IDX files (train-* and t10k-*).",
+        "`mnist`, `fashion-mnist`, a directory of IDX files (train-* and t10k-*), a folder of \
+         PNG/JPEG images (one subdirectory per class, optionally), a .npy array or a .csv table.",
         DatasetSource::Mnist,
     ))]
     pub(crate) dataset: Option<DatasetSource>,
+    #[command(flatten)]
+    pub(crate) own: OwnDataArgs,
     /// Where datasets are cached (default: $CAE_DATA_DIR, else the per-user cache directory).
     #[arg(long)]
     pub(crate) data_dir: Option<PathBuf>,
@@ -137,10 +142,11 @@ impl TrainArgs {
         Ok(cfg)
     }
 
-    /// The dataset options of this command line, reading `dataset` (a run's recorded one).
-    pub(crate) fn data(&self, dataset: &str) -> DataArgs {
+    /// The dataset options of this command line, reading `dataset` (a run's recorded one) as
+    /// `opts` say.
+    pub(crate) fn data(&self, dataset: &str, opts: &DataOptions) -> DataArgs {
         DataArgs {
-            dataset: parse_dataset(dataset),
+            dataset: own_data::apply(parse_dataset(dataset), opts),
             data_dir: self.data_dir.clone(),
             offline: self.offline,
         }
@@ -151,7 +157,7 @@ impl TrainArgs {
         let t = &saved.train;
         let mut c = Conflicts::default();
         if let Some(preset) = self.preset {
-            if preset.config()? != saved.model {
+            if sized_as(preset.config()?, &saved.model) != saved.model {
                 c.push("--preset", preset, preset_of(&saved.model));
             }
         }
@@ -170,7 +176,26 @@ impl TrainArgs {
                 c.push("--dataset", dataset, &saved.dataset);
             }
         }
+        if self.own.any_given() {
+            let source = own_data::apply(parse_dataset(&saved.dataset), &saved.data);
+            if self.own.options(&source, t.seed)? != saved.data {
+                c.push(
+                    "the dataset's reading or test-split flags",
+                    "given",
+                    "recorded",
+                );
+            }
+        }
         c.into_result()
+    }
+}
+
+/// `preset` with the input size of `saved`, as a run sizes its preset to its data.
+fn sized_as(preset: CaeConfig, saved: &CaeConfig) -> CaeConfig {
+    CaeConfig {
+        height: saved.height,
+        width: saved.width,
+        ..preset
     }
 }
 
@@ -220,7 +245,7 @@ impl Conflicts {
 fn preset_of(model: &CaeConfig) -> String {
     cae_core::PRESETS
         .iter()
-        .find(|(name, _)| CaeConfig::preset(name).is_ok_and(|p| p == *model))
+        .find(|(name, _)| CaeConfig::preset(name).is_ok_and(|p| sized_as(p, model) == *model))
         .map_or("a custom model".to_string(), |(name, _)| {
             format!("`{name}`")
         })
@@ -234,14 +259,11 @@ fn parse_dataset(recorded: &str) -> DatasetSource {
     }
 }
 
-/// How a run records its dataset: the built-in names, or a directory's absolute path.
+/// How a run records its dataset: the built-in names, or the absolute path.
 pub(crate) fn canonical_dataset(source: &DatasetSource) -> String {
-    match source {
-        DatasetSource::Dir(dir) => std::fs::canonicalize(dir)
-            .unwrap_or_else(|_| dir.clone())
-            .display()
-            .to_string(),
-        source => source.to_string(),
+    match source.path() {
+        Some(path) => own_data::canonical_path(path),
+        None => source.to_string(),
     }
 }
 
@@ -255,9 +277,7 @@ pub fn run(args: TrainArgs, quiet: bool) -> Result<()> {
         Some(dir) => {
             let saved = SavedRun::read(dir).map_err(hint)?;
             args.check_against(&saved.run)?;
-            let data = args.data(&saved.run.dataset);
-            let train = data.load(Split::Train, !quiet)?;
-            let test = data.load(Split::Test, !quiet)?;
+            let (train, test) = load(&args, &saved.run.dataset, &saved.run.data, quiet)?;
             let options = ResumeOptions {
                 epochs: args.epochs,
                 learning_rate: args.lr,
@@ -268,20 +288,24 @@ pub fn run(args: TrainArgs, quiet: bool) -> Result<()> {
             (trainer, train, test)
         }
         None => {
-            let run = RunConfig {
-                model: args.preset().config()?,
-                train: args.train_config()?,
-                dataset: args.dataset(),
-            };
+            let train_config = args.train_config()?;
+            let dataset = args.dataset();
+            let source = parse_dataset(&dataset);
+            let data_options = args.own.options(&source, train_config.seed)?;
+            let preset = args.preset().config()?;
             let out = args
                 .out
                 .clone()
                 .unwrap_or_else(|| default_run_dir(args.preset().name()));
             // Before the data is loaded: a wrong --out fails at once.
             cae_train::check_fresh_run_dir(&out).map_err(hint)?;
-            let data = args.data(&run.dataset);
-            let train = data.load(Split::Train, !quiet)?;
-            let test = data.load(Split::Test, !quiet)?;
+            let (train, test) = load(&args, &dataset, &data_options, quiet)?;
+            let run = RunConfig {
+                model: own_data::fit_model(preset, train.shape())?,
+                train: train_config,
+                dataset,
+                data: data_options,
+            };
             let trainer = Trainer::new(run, &out, &device).map_err(hint)?;
             (trainer, train, test)
         }
@@ -305,6 +329,25 @@ pub fn run(args: TrainArgs, quiet: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The training and test sets of a run's recorded dataset, checked for the BCE loss.
+fn load(
+    args: &TrainArgs,
+    dataset: &str,
+    opts: &DataOptions,
+    quiet: bool,
+) -> Result<(Dataset, Dataset)> {
+    let data = args.data(dataset, opts);
+    let split = data.load_train_test(&own_data::test_split(opts), !quiet)?;
+    match &opts.test {
+        Some(TestSource::Dataset { path }) => {
+            own_data::check_unit_interval(&[&split.train], dataset)?;
+            own_data::check_unit_interval(&[&split.test], path)?;
+        }
+        _ => own_data::check_unit_interval(&[&split.train, &split.test], dataset)?,
+    }
+    Ok((split.train, split.test))
 }
 
 /// The library's facts, with what the user can do about them on this command line.

@@ -151,3 +151,11 @@ impl TrainConfig {
         }
     }
 }
+/// A 64-bit seed for (seed, epoch, batch) (splitmix64 finaliser).
+pub(crate) fn mix(seed: u64, epoch: usize, batch: usize) -> u64 {
+    let mut z = seed ^ ((epoch as u64) << 32) ^ batch as u64;
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}

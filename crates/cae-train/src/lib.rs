@@ -11,7 +11,7 @@
 //! let opts = LoadOptions::default();
 //! let train = Dataset::load(&DatasetSource::Mnist, Split::Train, &opts)?;
 //! let test = Dataset::load(&DatasetSource::Mnist, Split::Test, &opts)?;
-//! let run = RunConfig { model: CaeConfig::preset("small")?, train: TrainConfig::default(), dataset: "mnist".into() };
+//! let run = RunConfig { model: CaeConfig::preset("small")?, train: TrainConfig::default(), dataset: "mnist".into(), data: Default::default() };
 //! let mut trainer = Trainer::new(run, "runs/example".as_ref(), &candle_core::Device::Cpu)?;
 //! let summary = trainer.fit(&train, &test, &mut Silent, &AtomicBool::new(false))?;
 //! println!("test BCE {:?}", summary.last.map(|m| m.test_bce));
@@ -55,7 +55,7 @@
 //!     init: WeightInit::Pytorch,
 //! };
 //! let train = TrainConfig { epochs: 2, batch_size: 50, ..TrainConfig::default() };
-//! let run = RunConfig { model, train: train.clone(), dataset: "toy".into() };
+//! let run = RunConfig { model, train: train.clone(), dataset: "toy".into(), data: Default::default() };
 //! Trainer::new(run, &dir.path().join("cae1"), &cpu)?.fit(&data, &data, &mut Silent, &stop)?;
 //! let cae1 = cae_core::read_model(&dir.path().join("cae1").join(files::LAST_MODEL), &cpu)?;
 //!
@@ -88,6 +88,7 @@ pub mod figures;
 mod finetune;
 mod observer;
 pub mod optim;
+mod run_data;
 mod run_dir;
 mod saved_run;
 mod stack;
@@ -101,6 +102,7 @@ pub use finetune::{
 };
 pub use observer::{BatchReport, RunInfo, Silent, TrainObserver};
 pub use optim::{Adam, AdamConfig, AdamParams};
+pub use run_data::{DataOptions, TestSource};
 pub use run_dir::{check_fresh as check_fresh_run_dir, SLOW_CHECKPOINT_ENV};
 pub use saved_run::{Change, Override, ResumeOptions, SavedRun};
 pub use stack::{

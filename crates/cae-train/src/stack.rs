@@ -21,10 +21,11 @@ use candle_nn::{Optimizer, VarMap};
 use serde::{Deserialize, Serialize};
 
 use crate::artifacts::{write_json, EpochMetrics, MetricsLog};
+use crate::config::mix;
 use crate::figures::plot_losses;
 use crate::observer::{BatchReport, RunInfo, TrainObserver};
 use crate::optim::{Adam, AdamConfig};
-use crate::trainer::{files, mix};
+use crate::trainer::files;
 use crate::{TrainConfig, TrainError};
 
 /// The new layer alone, in a stacked run's directory.

@@ -15,10 +15,12 @@ use candle_nn::{Optimizer, VarMap};
 use serde::{Deserialize, Serialize};
 
 use crate::artifacts::{EpochMetrics, MetricsLog, METRICS_JSONL};
+use crate::config::mix;
 use crate::eval::evaluate;
-use crate::figures::{plot_losses, save_reconstructions};
+use crate::figures::{mean_of_channels, plot_losses, save_reconstructions};
 use crate::observer::{BatchReport, RunInfo, TrainObserver};
 use crate::optim::{named_vars, Adam, AdamConfig};
+use crate::run_data::DataOptions;
 use crate::run_dir::RunDir;
 use crate::saved_run::{ResumeOptions, SavedRun};
 use crate::{TrainConfig, TrainError};
@@ -58,6 +60,9 @@ pub struct RunConfig {
     /// Which data it trains on: `mnist`, `fashion-mnist`, or the path of a directory of IDX
     /// files. A resumed run trains on this.
     pub dataset: String,
+    /// How one's own dataset is read and split (unset for a named dataset or IDX directory).
+    #[serde(default, skip_serializing_if = "DataOptions::is_unset")]
+    pub data: DataOptions,
 }
 
 /// Where the loop stands: saved with every checkpoint so that a resumed run repeats the uninterrupted one.
@@ -547,16 +552,22 @@ impl Trainer {
         self.save_reconstructions(test)
     }
 
+    /// Test images above their reconstructions (colour as its channels' mean); none of features.
     fn save_reconstructions(&self, test: &Dataset) -> Result<(), TrainError> {
+        let Some(channels) = test.shape().channels() else {
+            tracing::info!("no {} of feature vectors", files::RECONSTRUCTIONS);
+            return Ok(());
+        };
         let n = SHOWN_RECONSTRUCTIONS.min(test.len());
         let x = test.to_tensor(0..n, &self.device)?;
         let recon = self.model.reconstruct(&x)?;
-        let flat = |t: &candle_core::Tensor| -> candle_core::Result<Vec<f32>> {
-            t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()
+        let grey = |t: &candle_core::Tensor| -> candle_core::Result<Vec<f32>> {
+            let values = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+            Ok(mean_of_channels(&values, channels))
         };
         save_reconstructions(
-            &flat(&x)?,
-            &flat(&recon)?,
+            &grey(&x)?,
+            &grey(&recon)?,
             n,
             test.cols(),
             test.rows(),
@@ -581,13 +592,4 @@ fn limit(data: &Dataset, n: Option<usize>) -> Cow<'_, Dataset> {
         Some(n) if n < data.len() => Cow::Owned(data.take(n)),
         _ => Cow::Borrowed(data),
     }
-}
-
-/// A 64-bit seed for (seed, epoch, batch) (splitmix64 finaliser).
-pub(crate) fn mix(seed: u64, epoch: usize, batch: usize) -> u64 {
-    let mut z = seed ^ ((epoch as u64) << 32) ^ batch as u64;
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }

@@ -186,6 +186,7 @@ fn the_trainer_trains_cae_h() {
             ..TrainConfig::default()
         },
         dataset: "strokes".into(),
+        data: Default::default(),
     };
     let mut trainer = Trainer::new(run.clone(), &dir.path().join("plain"), &Device::Cpu).unwrap();
     let plain = trainer

@@ -37,6 +37,7 @@ fn run_config(epochs: usize, penalty_hidden: &[usize]) -> RunConfig {
             ..TrainConfig::default()
         },
         dataset: "synthetic".into(),
+        data: Default::default(),
     }
 }
 
@@ -317,6 +318,7 @@ fn real_mnist_subset_trains_when_the_dataset_is_available() {
             ..TrainConfig::default()
         },
         dataset: dir.display().to_string(),
+        data: Default::default(),
     };
     let mut trainer = Trainer::new(run, &out.path().join("run"), &Device::Cpu).unwrap();
     trainer

@@ -6,6 +6,7 @@ mod eval;
 mod helpers;
 mod messages;
 mod mnist_encode;
+mod own_data;
 mod pipeline;
 mod published_weights;
 mod resume;

@@ -54,6 +54,7 @@ fn train_run(data: &Path, run_dir: &Path) {
             ..TrainConfig::default()
         },
         dataset: data.display().to_string(),
+        data: Default::default(),
     };
     let (train, test) = (
         Dataset::load_dir(data, Split::Train).unwrap(),

@@ -131,6 +131,17 @@ pub fn save_reconstructions(
     )
 }
 
+/// Interleaved pixels (`channels` values each) as one grey value each, their mean.
+pub(crate) fn mean_of_channels(values: &[f32], channels: usize) -> Vec<f32> {
+    if channels == 1 {
+        return values.to_vec();
+    }
+    values
+        .chunks(channels)
+        .map(|pixel| pixel.iter().sum::<f32>() / channels as f32)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,7 @@ use plotters::style::FontStyle;
 use crate::artifacts::write_atomic;
 
 pub(crate) use chart::{draw_line_chart, Line, LineChart};
+pub(crate) use grid::mean_of_channels;
 pub use grid::{image_grid, save_reconstructions};
 pub use loss::plot_losses;
 
