@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use cae_core::{Architecture, CaeConfig};
-use cae_data::{DatasetSource, SampleShape, Storage, TestSplit};
+use cae_data::{DatasetSource, SampleShape, TestSplit};
 use cae_train::{DataOptions, TestSource};
 use clap::Args;
 
@@ -164,16 +164,10 @@ pub fn check_unit_interval(parts: &[&cae_data::Dataset], path: &str) -> Result<(
     if parts.iter().all(|d| d.in_unit_interval()) {
         return Ok(());
     }
-    let (min, max) = parts
-        .iter()
-        .filter_map(|d| match d.storage() {
-            Storage::F32(v) => Some(v),
-            Storage::U8(_) => None,
-        })
-        .flatten()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| {
-            (lo.min(x), hi.max(x))
-        });
+    let (min, max) = parts.iter().filter_map(|d| d.value_range()).fold(
+        (f32::INFINITY, f32::NEG_INFINITY),
+        |(lo, hi), (min, max)| (lo.min(min), hi.max(max)),
+    );
     bail!(
         "{path}: values range from {min} to {max}; the binary cross-entropy loss needs them in \
          [0, 1]\n  hint: rescale the data into [0, 1]"

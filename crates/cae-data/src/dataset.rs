@@ -16,15 +16,21 @@ use crate::storage::{ElementType, Storage};
 ///
 /// A dataset knows its [`SampleShape`] and whether its values (as batches hold them) lie in
 /// `[0, 1]`. Float values are always finite: every constructor refuses NaN and infinities.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
     values: Storage,
     labels: Vec<u8>,
     labelled: bool,
     class_names: Option<Vec<String>>,
     shape: SampleShape,
-    unit_interval: bool,
+    /// The smallest and largest value as a batch holds it (bytes scaled by `1/255`); `None` when
+    /// there are no values. Found once, when the values are checked for NaN/Inf.
+    value_range: Option<(f32, f32)>,
 }
+
+// Equality is an equivalence: `Storage` compares floats bit for bit, and `value_range` holds finite
+// values only (NaN and infinities are refused), for which `f32`'s `==` is one.
+impl Eq for Dataset {}
 
 impl Dataset {
     /// Builds a dataset from `labels.len()` grey images of `rows × cols` bytes each, row-major.
@@ -88,7 +94,7 @@ impl Dataset {
         }
         let labelled = labels.is_some();
         let labels = labels.unwrap_or_else(|| vec![0; n]);
-        let unit_interval = match values.scan() {
+        let value_range = match values.scan() {
             Some(scan) => {
                 if let Some((i, value)) = scan.non_finite {
                     return Err(DataError::NonFinite {
@@ -98,9 +104,9 @@ impl Dataset {
                         value,
                     });
                 }
-                scan.min >= 0.0 && scan.max <= 1.0
+                Some((scan.min, scan.max))
             }
-            None => true,
+            None => None,
         };
         Ok(Dataset {
             values,
@@ -108,7 +114,7 @@ impl Dataset {
             labelled,
             class_names: None,
             shape,
-            unit_interval,
+            value_range,
         })
     }
 
@@ -169,7 +175,15 @@ impl Dataset {
     /// Whether every value, as a batch holds it, lies in `[0, 1]` (always for bytes, which
     /// batches scale by `1/255`): what a binary cross-entropy loss needs.
     pub fn in_unit_interval(&self) -> bool {
-        self.unit_interval
+        self.value_range
+            .is_none_or(|(min, max)| min >= 0.0 && max <= 1.0)
+    }
+
+    /// The smallest and largest value, as a batch holds it (bytes scaled by `1/255`); `None` for a
+    /// dataset without values. For a subset ([`Dataset::subset`], a held-out split) it is the
+    /// range of the dataset it was taken from, which bounds the subset's.
+    pub fn value_range(&self) -> Option<(f32, f32)> {
+        self.value_range
     }
 
     /// All values as bytes, `len() × image_dim()`, sample after sample.
@@ -247,7 +261,7 @@ impl Dataset {
         })
     }
 
-    /// A copy without values, to fill in; `unit_interval` stays true of any subset.
+    /// A copy without values, to fill in; `value_range` still bounds any subset's values.
     fn with_values_of_subset(&self) -> Dataset {
         Dataset {
             values: Storage::U8(Vec::new()),
@@ -255,7 +269,7 @@ impl Dataset {
             labelled: self.labelled,
             class_names: self.class_names.clone(),
             shape: self.shape,
-            unit_interval: self.unit_interval,
+            value_range: self.value_range,
         }
     }
 
