@@ -4,7 +4,7 @@ use cae_core::{ContractiveAutoencoder, HessianPenalty, StepOutput};
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::optim::AdamParams;
+use crate::optim::{AdamConfig, AdamParams};
 use crate::TrainError;
 
 /// How the learning rate moves over the run.
@@ -91,6 +91,14 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// The optimizer this configuration starts with: its Adam parameters at its base learning rate.
+    pub fn adam_config(&self) -> AdamConfig {
+        AdamConfig {
+            params: self.adam,
+            learning_rate: self.learning_rate,
+        }
+    }
+
     /// Rejects settings that cannot train, before any work is done.
     pub fn validate(&self) -> Result<(), TrainError> {
         let bad = |m: String| Err(TrainError::InvalidConfig(m));

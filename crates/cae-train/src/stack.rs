@@ -24,7 +24,7 @@ use crate::artifacts::{write_json, EpochMetrics, MetricsLog};
 use crate::config::mix;
 use crate::figures::plot_losses;
 use crate::observer::{BatchReport, RunInfo, TrainObserver};
-use crate::optim::{Adam, AdamConfig};
+use crate::optim::Adam;
 use crate::trainer::files;
 use crate::{TrainConfig, TrainError};
 
@@ -97,13 +97,7 @@ pub fn train_stacked_layer(
     let _lock = crate::run_dir::RunDir::create(run_dir)?;
     write_json(&run_dir.join(files::CONFIG), run)?;
     let (layer, varmap) = ContractiveAutoencoder::init(&run.layer, cfg.seed, DType::F32, device)?;
-    let mut adam = Adam::from_varmap(
-        &varmap,
-        AdamConfig {
-            params: cfg.adam,
-            learning_rate: cfg.learning_rate,
-        },
-    )?;
+    let mut adam = Adam::from_varmap(&varmap, cfg.adam_config())?;
     let batcher = Batcher::new(cfg.batch_size).shuffle(cfg.seed);
     let batches = batcher.num_batches(train.len());
     observer.on_start(&RunInfo {

@@ -19,7 +19,7 @@ use crate::config::mix;
 use crate::eval::evaluate;
 use crate::figures::{mean_of_channels, plot_losses, save_reconstructions};
 use crate::observer::{BatchReport, RunInfo, TrainObserver};
-use crate::optim::{named_vars, Adam, AdamConfig};
+use crate::optim::{named_vars, Adam};
 use crate::run_data::DataOptions;
 use crate::run_dir::RunDir;
 use crate::saved_run::{ResumeOptions, SavedRun};
@@ -127,13 +127,7 @@ impl Trainer {
     fn start(run: RunConfig, dir: RunDir, device: &Device) -> Result<Self, TrainError> {
         let (model, varmap) =
             ContractiveAutoencoder::init(&run.model, run.train.seed, DType::F32, device)?;
-        let adam = Adam::from_varmap(
-            &varmap,
-            AdamConfig {
-                params: run.train.adam,
-                learning_rate: run.train.learning_rate,
-            },
-        )?;
+        let adam = Adam::from_varmap(&varmap, run.train.adam_config())?;
         Ok(Self {
             run,
             dir,
@@ -266,13 +260,7 @@ impl Trainer {
             });
         }
         let (model, varmap) = loaded.into_trainable(DType::F32, device)?;
-        let mut adam = Adam::from_varmap(
-            &varmap,
-            AdamConfig {
-                params: run.train.adam,
-                learning_rate: run.train.learning_rate,
-            },
-        )?;
+        let mut adam = Adam::from_varmap(&varmap, run.train.adam_config())?;
         adam.restore(&state.tensors, progress.adam_step)?;
 
         let export = |name: &str, bytes: &[u8]| -> Result<(), TrainError> {
