@@ -257,6 +257,26 @@ impl ContractiveAutoencoder {
         Ok(row_means_f64(&bce_elements(&logits, x)?)?)
     }
 
+    /// Each sample's reconstruction loss, `[B]` values in f64: the loss the model was trained
+    /// with (today the mean binary cross-entropy per value, [`Self::sample_bce`]). `x` is in the
+    /// model's input space (see [`Self::prepare_inputs`]).
+    pub fn sample_reconstruction_loss(&self, x: &Tensor) -> Result<Vec<f64>> {
+        self.sample_bce(x)
+    }
+
+    /// Data as read from a dataset or image, `[B, input_dim]`, mapped into the model's input
+    /// space: the one place every caller feeding data to the model goes through (a model with a
+    /// stored input standardisation applies it here; today every model takes data as it is).
+    pub fn prepare_inputs(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(x.clone())
+    }
+
+    /// A reconstruction from [`Self::reconstruct`] mapped back into the data's units: the inverse
+    /// of [`Self::prepare_inputs`].
+    pub fn restore_outputs(&self, reconstruction: &Tensor) -> Result<Tensor> {
+        Ok(reconstruction.clone())
+    }
+
     /// Every parameter with its `VarBuilder` path (the names of saved tensors).
     pub fn named_parameters(&self) -> Vec<(String, Tensor)> {
         match &self.network {
