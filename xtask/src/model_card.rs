@@ -74,7 +74,7 @@ pub fn metrics(card: &Card) -> Vec<(&'static str, String, f64)> {
         (
             "bce",
             "Test BCE per pixel (cae-cli eval)".to_owned(),
-            report.reconstruction.overall_bce,
+            report.reconstruction.overall,
         ),
         (
             "bce",
@@ -82,7 +82,7 @@ pub fn metrics(card: &Card) -> Vec<(&'static str, String, f64)> {
                 "Test BCE per pixel logged after epoch {} of training",
                 card.last_epoch.epoch
             ),
-            card.last_epoch.test_bce,
+            card.last_epoch.test_reconstruction,
         ),
         (
             "jacobian_frobenius",

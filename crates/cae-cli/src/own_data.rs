@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
-use cae_core::{Architecture, CaeConfig};
+use cae_core::{Architecture, CaeConfig, ReconstructionLoss};
 use cae_data::{DatasetSource, SampleShape, TestSplit};
 use cae_train::{DataOptions, TestSource};
 use clap::Args;
@@ -170,13 +170,20 @@ pub fn check_unit_interval(parts: &[&cae_data::Dataset], path: &str) -> Result<(
     );
     bail!(
         "{path}: values range from {min} to {max}; the binary cross-entropy loss needs them in \
-         [0, 1]\n  hint: rescale the data into [0, 1]"
+         [0, 1]\n  hint: train with --loss mse (linear outputs, each feature standardised on the \
+         training split), or rescale the data into [0, 1]"
     )
 }
 
-/// `model` sized to samples of `shape`: an MLP takes any number of values; a conv model grey
-/// images only.
-pub fn fit_model(model: CaeConfig, shape: SampleShape) -> Result<CaeConfig> {
+/// `model` fitted to the training set `train`: sized to its samples (an MLP takes any number of
+/// values; a conv model grey images only) and trained with `loss`, with a standardisation fitted
+/// on `train` for the squared error.
+pub fn fit_model(
+    model: CaeConfig,
+    loss: ReconstructionLoss,
+    train: &cae_data::Dataset,
+) -> Result<CaeConfig> {
+    let shape = train.shape();
     let (height, width) = match (&model.architecture, shape) {
         (Architecture::Mlp(_), shape) => (shape.height(), shape.dim() / shape.height()),
         (
@@ -192,9 +199,15 @@ pub fn fit_model(model: CaeConfig, shape: SampleShape) -> Result<CaeConfig> {
              preset (see `cae-cli presets`)"
         ),
     };
+    let standardisation = match loss {
+        ReconstructionLoss::Bce => None,
+        ReconstructionLoss::Mse => Some(cae_train::fit_standardisation(train)?),
+    };
     let model = CaeConfig {
         height,
         width,
+        loss,
+        standardisation,
         ..model
     };
     model.validate()?;
@@ -216,14 +229,31 @@ mod tests {
     #[test]
     fn mlp_presets_take_any_dimension() {
         let mlp = CaeConfig::preset("small").unwrap();
-        let fitted = fit_model(mlp, SampleShape::Features(7)).unwrap();
+        let features = |shape: SampleShape| {
+            let values = vec![0.5; 2 * shape.dim()];
+            cae_data::Dataset::new(cae_data::Storage::F32(values), shape, None).unwrap()
+        };
+        let fitted = fit_model(
+            mlp,
+            ReconstructionLoss::Bce,
+            &features(SampleShape::Features(7)),
+        )
+        .unwrap();
         assert_eq!(fitted.input_dim(), 7);
         let rgb = SampleShape::Image {
             height: 5,
             width: 4,
             channels: 3,
         };
-        let fitted = fit_model(CaeConfig::preset("small").unwrap(), rgb).unwrap();
+        let fitted = fit_model(
+            CaeConfig::preset("small").unwrap(),
+            ReconstructionLoss::Mse,
+            &features(rgb),
+        )
+        .unwrap();
         assert_eq!(fitted.input_dim(), 60);
+        let standardisation = fitted.standardisation.unwrap();
+        assert_eq!(standardisation.dim(), 60);
+        assert!(standardisation.mean.iter().all(|&m| m == 0.5));
     }
 }

@@ -14,15 +14,19 @@ pub(crate) struct Progress {
     bar: Option<ProgressBar>,
     batches_per_epoch: usize,
     epochs: usize,
+    /// The reconstruction loss's short name (`bce`, `mse`).
+    loss: &'static str,
 }
 
 impl Progress {
-    pub(crate) fn new(bars: bool) -> Self {
+    /// Bars when `bars`, log lines otherwise, for a model trained with `loss`.
+    pub(crate) fn new(bars: bool, loss: cae_core::ReconstructionLoss) -> Self {
         Self {
             bars,
             bar: None,
             batches_per_epoch: 0,
             epochs: 0,
+            loss: loss.key(),
         }
     }
 }
@@ -62,12 +66,16 @@ impl TrainObserver for Progress {
     fn on_batch(&mut self, r: &BatchReport) {
         if let Some(bar) = &self.bar {
             bar.set_position(r.batch as u64 + 1);
-            bar.set_message(format!("bce {:.4} pen {:.4}", r.bce, r.penalty));
+            bar.set_message(format!(
+                "{} {:.4} pen {:.4}",
+                self.loss, r.reconstruction, r.penalty
+            ));
         } else {
             tracing::debug!(
                 epoch = r.epoch,
                 batch = r.batch,
-                bce = r.bce,
+                loss = self.loss,
+                reconstruction = r.reconstruction,
                 penalty = r.penalty,
                 "batch"
             );
@@ -85,17 +93,18 @@ impl TrainObserver for Progress {
             bar.finish_and_clear();
         }
         tracing::info!(
-            "epoch {:>3}  train bce {:.5} pen {:.5} total {:.5} | test bce {:.5} pen {:.5} ‖J‖_F {:.3} | {:.1} s, {:.0} samples/s{}",
+            "epoch {:>3}  train {loss} {:.5} pen {:.5} total {:.5} | test {loss} {:.5} pen {:.5} ‖J‖_F {:.3} | {:.1} s, {:.0} samples/s{}",
             m.epoch,
-            m.train_bce,
+            m.train_reconstruction,
             m.train_penalty,
             m.train_total,
-            m.test_bce,
+            m.test_reconstruction,
             m.test_penalty,
             m.mean_jacobian_frobenius,
             m.seconds,
             m.samples_per_second,
-            if is_best { "  (best)" } else { "" }
+            if is_best { "  (best)" } else { "" },
+            loss = self.loss,
         );
     }
 }

@@ -91,7 +91,11 @@ fn output_paths(args: &ReconstructArgs, files: &[PathBuf]) -> Result<Vec<PathBuf
 
 fn run_model(model: &ContractiveAutoencoder, x: &Tensor) -> Result<(Vec<f32>, f32, f32)> {
     let recon = model.reconstruct(x)?.flatten_all()?.to_vec1::<f32>()?;
-    let bce = model.sample_bce(x)?.first().copied().unwrap_or(f64::NAN) as f32;
+    let bce = model
+        .sample_reconstruction_loss(x)?
+        .first()
+        .copied()
+        .unwrap_or(f64::NAN) as f32;
     let sq = model.jacobian_sq_norm(x)?.flatten_all()?.to_vec1::<f32>()?;
     let jf = sq.first().copied().unwrap_or(f32::NAN).max(0.0).sqrt();
     Ok((recon, bce, jf))

@@ -48,7 +48,10 @@ pub fn run(args: &TrainArgs, base: &Path, device: &Device, quiet: bool) -> Resul
     let test = limit(test, run.train.test_limit);
     tracing::info!(run_dir = %out.display(), base = %path.display(), "training a stacked layer");
     let stop = stop_on_ctrl_c()?;
-    let mut observer = Progress::new(!quiet && std::io::stderr().is_terminal());
+    let mut observer = Progress::new(
+        !quiet && std::io::stderr().is_terminal(),
+        cae_core::ReconstructionLoss::Bce,
+    );
     let stacked = train_stacked_layer(
         &below,
         &run,

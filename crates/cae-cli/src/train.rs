@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
-use cae_core::{CaeConfig, HessianPenalty};
+use cae_core::{CaeConfig, HessianPenalty, ReconstructionLoss};
 use cae_data::{Dataset, DatasetSource};
 use cae_train::{
     DataOptions, ResumeOptions, RunConfig, SavedRun, StackRunConfig, TestSource, TrainConfig,
@@ -17,7 +17,7 @@ use clap::Args;
 use crate::data::DataArgs;
 use crate::own_data::{self, OwnDataArgs};
 use crate::progress::{stop_on_ctrl_c, Progress};
-use crate::values::{with_default, DeviceChoice, Preset, Schedule};
+use crate::values::{with_default, DeviceChoice, Loss, Preset, Schedule};
 
 /// The settings flags leave unset take the defaults of a fresh run (`TrainConfig::default()`),
 /// or, with `--resume`, the run's saved values: a flag given on resume must agree with the saved
@@ -55,6 +55,14 @@ pub struct TrainArgs {
         TrainConfig::default().lambda,
     ))]
     pub(crate) lambda: Option<f64>,
+    // The reconstruction loss.
+    #[arg(long, value_enum, help = with_default(
+        "Reconstruction loss: `bce` (sigmoid outputs, inputs in [0, 1]: images) or `mse` (linear \
+         outputs; every input feature standardised on the training split, the standardisation \
+         stored in the model file: real-valued data).",
+        Loss::Bce,
+    ))]
+    pub(crate) loss: Option<Loss>,
     // Seed of the initial weights, the shuffling and the probes.
     #[arg(long, help = with_default(
         "Seed of the initial weights, the shuffling and the probes.",
@@ -163,6 +171,12 @@ impl TrainArgs {
         }
         c.check("--batch-size", self.batch_size, t.batch_size);
         c.check("--lambda", self.lambda, t.lambda);
+        if let Some(loss) = self
+            .loss
+            .filter(|l| l.reconstruction_loss() != saved.model.loss)
+        {
+            c.push("--loss", loss, saved.model.loss.key());
+        }
         c.check("--seed", self.seed, t.seed);
         if let Some(schedule) = self.schedule {
             if schedule.lr_schedule() != t.lr_schedule {
@@ -190,11 +204,14 @@ impl TrainArgs {
     }
 }
 
-/// `preset` with the input size of `saved`, as a run sizes its preset to its data.
+/// `preset` with the input size, loss and standardisation of `saved`, as a run fits its preset
+/// to its data.
 fn sized_as(preset: CaeConfig, saved: &CaeConfig) -> CaeConfig {
     CaeConfig {
         height: saved.height,
         width: saved.width,
+        loss: saved.loss,
+        standardisation: saved.standardisation.clone(),
         ..preset
     }
 }
@@ -277,7 +294,13 @@ pub fn run(args: TrainArgs, quiet: bool) -> Result<()> {
         Some(dir) => {
             let saved = SavedRun::read(dir).map_err(hint)?;
             args.check_against(&saved.run)?;
-            let (train, test) = load(&args, &saved.run.dataset, &saved.run.data, quiet)?;
+            let (train, test) = load(
+                &args,
+                &saved.run.dataset,
+                &saved.run.data,
+                saved.run.model.loss,
+                quiet,
+            )?;
             let options = ResumeOptions {
                 epochs: args.epochs,
                 learning_rate: args.lr,
@@ -299,9 +322,10 @@ pub fn run(args: TrainArgs, quiet: bool) -> Result<()> {
                 .unwrap_or_else(|| default_run_dir(args.preset().name()));
             // Before the data is loaded: a wrong --out fails at once.
             cae_train::check_fresh_run_dir(&out).map_err(hint)?;
-            let (train, test) = load(&args, &dataset, &data_options, quiet)?;
+            let loss = args.loss.unwrap_or(Loss::Bce).reconstruction_loss();
+            let (train, test) = load(&args, &dataset, &data_options, loss, quiet)?;
             let run = RunConfig {
-                model: own_data::fit_model(preset, train.shape())?,
+                model: own_data::fit_model(preset, loss, &train)?,
                 train: train_config,
                 dataset,
                 data: data_options,
@@ -313,16 +337,20 @@ pub fn run(args: TrainArgs, quiet: bool) -> Result<()> {
     tracing::info!(run_dir = %trainer.run_dir().display(), "training");
 
     let stop = stop_on_ctrl_c()?;
-    let mut observer = Progress::new(!quiet && std::io::stderr().is_terminal());
+    let mut observer = Progress::new(
+        !quiet && std::io::stderr().is_terminal(),
+        trainer.run_config().model.loss,
+    );
     let summary = trainer
         .fit(&train, &test, &mut observer, &stop)
         .map_err(hint)?;
     if let Some(last) = summary.last {
         println!(
-            "done: {} epochs, train total {:.5}, test BCE {:.5} (all {} test images), mean ‖J‖_F {:.3}; run in {}",
+            "done: {} epochs, train total {:.5}, test {} {:.5} (all {} test samples), mean ‖J‖_F {:.3}; run in {}",
             last.epoch,
             last.train_total,
-            last.test_bce,
+            trainer.run_config().model.loss.key().to_uppercase(),
+            last.test_reconstruction,
             test.len().min(trainer.run_config().train.test_limit.unwrap_or(usize::MAX)),
             last.mean_jacobian_frobenius,
             summary.run_dir.display()
@@ -336,10 +364,14 @@ fn load(
     args: &TrainArgs,
     dataset: &str,
     opts: &DataOptions,
+    loss: ReconstructionLoss,
     quiet: bool,
 ) -> Result<(Dataset, Dataset)> {
     let data = args.data(dataset, opts);
     let split = data.load_train_test(&own_data::test_split(opts), !quiet)?;
+    if loss != ReconstructionLoss::Bce {
+        return Ok((split.train, split.test));
+    }
     match &opts.test {
         Some(TestSource::Dataset { path }) => {
             own_data::check_unit_interval(&[&split.train], dataset)?;

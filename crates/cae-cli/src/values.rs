@@ -11,7 +11,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use anyhow::{Context, Result};
-use cae_core::{CaeConfig, PRESETS};
+use cae_core::{CaeConfig, ReconstructionLoss, PRESETS};
 use cae_train::LrSchedule;
 use candle_core::Device;
 use clap::builder::PossibleValue;
@@ -161,6 +161,32 @@ impl fmt::Display for Schedule {
             Self::Constant => "constant",
             Self::Cosine => "cosine",
         })
+    }
+}
+
+/// The reconstruction loss (`--loss`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Loss {
+    /// Binary cross-entropy on sigmoid outputs: inputs in [0, 1] (images).
+    Bce,
+    /// Mean squared error on linear outputs, every input feature standardised on the training
+    /// split (real values; the standardisation is stored in the model file).
+    Mse,
+}
+
+impl Loss {
+    /// The library's loss of this name.
+    pub fn reconstruction_loss(self) -> ReconstructionLoss {
+        match self {
+            Self::Bce => ReconstructionLoss::Bce,
+            Self::Mse => ReconstructionLoss::Mse,
+        }
+    }
+}
+
+impl fmt::Display for Loss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.reconstruction_loss().key())
     }
 }
 

@@ -1,13 +1,14 @@
 //! A model's configuration (architecture, penalty, initialisation) and the named presets.
 use serde::{Deserialize, Serialize};
 
-use crate::{Activation, CaeError, Result};
+use crate::{Activation, CaeError, ReconstructionLoss, Result, Standardisation};
 
 /// A complete description of a contractive autoencoder: with it and the weights, a model is fully defined.
 /// It is stored in the metadata of every saved model file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaeConfig {
-    /// Input image height (MNIST: 28). Inputs are flattened to `height * width` values in [0, 1].
+    /// Input image height (MNIST: 28). Inputs are flattened to `height * width` values (in [0, 1]
+    /// for the binary cross-entropy loss).
     pub height: usize,
     /// Input image width (MNIST: 28).
     pub width: usize,
@@ -18,6 +19,12 @@ pub struct CaeConfig {
     /// How fresh weights are drawn; files written before this option existed used PyTorch's default.
     #[serde(default)]
     pub init: WeightInit,
+    /// The reconstruction loss and its output units; binary cross-entropy unless written.
+    #[serde(default, skip_serializing_if = "ReconstructionLoss::is_bce")]
+    pub loss: ReconstructionLoss,
+    /// The standardisation applied to every input before the encoder (MSE models only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standardisation: Option<Standardisation>,
 }
 
 /// The distribution of freshly initialised weights (see [`crate::init_varmap`]).
@@ -209,6 +216,8 @@ impl CaeConfig {
             architecture,
             penalty,
             init,
+            loss: ReconstructionLoss::Bce,
+            standardisation: None,
         })
     }
 
@@ -237,6 +246,12 @@ impl CaeConfig {
                 "input size {}x{} must be positive",
                 self.height, self.width
             ));
+        }
+        if let Some(standardisation) = &self.standardisation {
+            if self.loss == ReconstructionLoss::Bce {
+                return bad("standardised inputs are not in [0, 1], which the binary cross-entropy loss needs; standardisation goes with the squared error".into());
+            }
+            standardisation.validate(self.input_dim())?;
         }
         if let PenaltyMethod::Hutchinson { probes: 0 } = self.penalty {
             return bad("the Hutchinson penalty needs at least one probe".into());

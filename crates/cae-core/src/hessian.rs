@@ -118,7 +118,7 @@ impl ContractiveAutoencoder {
         let noise = self.gaussian_noise(h.copies, h.sigma, x)?;
         let term = (self.jacobian_change_sq_norm(x, &noise)?.mean(0)? * h.gamma)?;
         let penalty = (&first_order.penalty + &term)?;
-        let total = (&first_order.bce + &penalty)?;
+        let total = (&first_order.reconstruction + &penalty)?;
         let loss = Loss {
             penalty,
             total,

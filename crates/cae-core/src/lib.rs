@@ -32,7 +32,7 @@
 //! let loss = model.loss(&x, 1e-4)?;
 //! let grads = loss.total.backward()?; // hand these to an optimizer over varmap.all_vars()
 //! # let _ = (code, grads, varmap);
-//! println!("bce {} penalty {}", loss.bce.to_scalar::<f32>()?, loss.penalty.to_scalar::<f32>()?);
+//! println!("reconstruction {} penalty {}", loss.reconstruction.to_scalar::<f32>()?, loss.penalty.to_scalar::<f32>()?);
 //! # Ok(()) }
 //! ```
 //!
@@ -72,6 +72,7 @@ mod matmul;
 mod mlp;
 mod model;
 mod params;
+mod reconstruction;
 // Exposed with the `bench` feature only, for the benchmarks (crates/cae-train/benches/perf.rs):
 // not part of the supported API.
 #[cfg(feature = "bench")]
@@ -110,4 +111,5 @@ pub use layer::{LayerName, ParamKind, Part};
 pub use loss::{bce_elements, bce_with_logits, row_means_f64, sum_f64, to_host_f64};
 pub use model::{ContractiveAutoencoder, Loss, StepOutput, AUTOGRAD_ROWS_PER_PASS, DEFAULT_DTYPE};
 pub use params::{param_count, param_specs, ParamSpec};
+pub use reconstruction::{ReconstructionLoss, Standardisation};
 pub use stack::{layer_on_codes, stack_models};

@@ -10,21 +10,26 @@ use crate::conv::{ConvNet, ConvTrace};
 use crate::fused::{one_layer_forward, one_layer_step, tensor, with_host_layer, ForwardOutput};
 use crate::gradients::Gradients;
 use crate::layer::LayerParams;
-use crate::loss::{bce_elements, row_means_f64, sum_f64};
+use crate::loss::{row_means_f64, sum_f64};
 use crate::mlp::{mean_probe_sq_norm, Mlp, Trace};
-use crate::{Activation, Architecture, CaeConfig, Kernels, PenaltyMethod, Result};
+use crate::reconstruction::{standardise, unstandardise};
+use crate::{
+    Activation, Architecture, CaeConfig, Kernels, PenaltyMethod, ReconstructionLoss, Result,
+};
 
-/// The terms of the CAE objective for one batch. All are scalars; `total = bce + penalty`.
+/// The terms of the CAE objective for one batch. All are scalars; `total = reconstruction +
+/// penalty`.
 #[derive(Debug, Clone)]
 pub struct Loss {
-    /// Mean binary cross-entropy per pixel between the input and its reconstruction.
-    pub bce: Tensor,
-    /// The binary cross-entropy of every pixel, `[B, D]`; detached, for reporting: figures are
-    /// its sums in f64 ([`crate::sum_f64`]), not `bce`'s value (a sum in f32).
-    pub bce_elements: Tensor,
+    /// Mean reconstruction loss per value (the model's [`ReconstructionLoss`]) between the input
+    /// and its reconstruction.
+    pub reconstruction: Tensor,
+    /// The reconstruction loss of every value, `[B, D]`; detached, for reporting: figures are
+    /// its sums in f64 ([`crate::sum_f64`]), not `reconstruction`'s value (a sum in f32).
+    pub reconstruction_elements: Tensor,
     /// `λ · mean_batch ‖∂code/∂x‖²_F`.
     pub penalty: Tensor,
-    /// `bce + penalty`, the objective.
+    /// `reconstruction + penalty`, the objective.
     pub total: Tensor,
     /// `mean_batch ‖∂code/∂x‖²_F` (without λ); detached, for reporting.
     pub jacobian_sq_norm: Tensor,
@@ -35,11 +40,11 @@ pub struct Loss {
 /// One optimisation step's numbers and the gradient of `total` with respect to every parameter.
 #[derive(Debug, Clone)]
 pub struct StepOutput {
-    /// Mean binary cross-entropy per pixel, summed in f64.
-    pub bce: f64,
+    /// Mean reconstruction loss per value, summed in f64.
+    pub reconstruction: f64,
     /// `λ · mean_batch ‖J‖²_F`.
     pub penalty: f64,
-    /// `bce + penalty`.
+    /// `reconstruction + penalty`.
     pub total: f64,
     /// `mean_batch ‖J‖²_F`.
     pub jacobian_sq_norm: f64,
@@ -68,9 +73,12 @@ impl Encoded {
 }
 
 /// A contractive autoencoder: `code = g(x)`, `x' = sigmoid(f(code))`, trained on
-/// `BCE(x', x) + λ‖∂g/∂x‖²_F`.
+/// `BCE(x', x) + λ‖∂g/∂x‖²_F`; or, with [`ReconstructionLoss::Mse`], linear outputs
+/// `x' = f(code)` trained on the mean squared error.
 ///
-/// Inputs are `[batch, height·width]` tensors with values in [0, 1].
+/// Inputs are `[batch, height·width]` tensors in the model's input space: values in [0, 1] for
+/// BCE; standardised values for a model that stores a standardisation, which
+/// [`Self::prepare_inputs`] applies to data as read.
 #[derive(Debug)]
 pub struct ContractiveAutoencoder {
     config: CaeConfig,
@@ -79,6 +87,8 @@ pub struct ContractiveAutoencoder {
     /// Source of Hutchinson probe vectors; seeded so that runs repeat.
     probe_rng: Mutex<ChaCha8Rng>,
     kernels: Kernels,
+    /// The stored standardisation's means and scales as `[1, D]` tensors.
+    standardisation: Option<(Tensor, Tensor)>,
 }
 
 impl ContractiveAutoencoder {
@@ -92,12 +102,17 @@ impl ContractiveAutoencoder {
                 Network::Conv(ConvNet::new(config.height, config.width, c, &vb)?)
             }
         };
+        let standardisation = match &config.standardisation {
+            Some(s) => Some(s.tensors(vb.dtype(), vb.device())?),
+            None => None,
+        };
         Ok(Self {
             config: config.clone(),
             network,
             code_dim,
             probe_rng: Mutex::new(ChaCha8Rng::seed_from_u64(0)),
             kernels: Kernels::default(),
+            standardisation,
         })
     }
 
@@ -156,7 +171,8 @@ impl ContractiveAutoencoder {
         })
     }
 
-    /// Reconstruction logits `f(code)`, `[B, input_dim]`.
+    /// The decoder's outputs `f(code)`, `[B, input_dim]`: logits for BCE, the reconstruction
+    /// itself for MSE.
     pub fn decode_logits(&self, code: &Tensor) -> Result<Tensor> {
         Ok(match &self.network {
             Network::Mlp(m) => m.decode_logits(code)?,
@@ -164,12 +180,13 @@ impl ContractiveAutoencoder {
         })
     }
 
-    /// Reconstruction probabilities `sigmoid(f(code))` in [0, 1].
+    /// The reconstruction from a code, in the model's input space: `sigmoid(f(code))` in [0, 1]
+    /// for BCE, `f(code)` for MSE.
     pub fn decode(&self, code: &Tensor) -> Result<Tensor> {
-        Ok(candle_nn::ops::sigmoid(&self.decode_logits(code)?)?)
+        self.config.loss.reconstruction(&self.decode_logits(code)?)
     }
 
-    /// Reconstruction of `x`, in [0, 1].
+    /// Reconstruction of `x`, in the model's input space (see [`Self::decode`]).
     pub fn reconstruct(&self, x: &Tensor) -> Result<Tensor> {
         if let Some(reconstruction) = self.fused_forward(x, ForwardOutput::Reconstruction)? {
             return Ok(reconstruction);
@@ -181,6 +198,10 @@ impl ContractiveAutoencoder {
     /// nothing tracks gradients (neither `x` nor any weight is a variable or the result of a
     /// tracked op), so that results used with `backward()` still come from candle's ops.
     fn fused_forward(&self, x: &Tensor, what: ForwardOutput) -> Result<Option<Tensor>> {
+        // The fused kernel's reconstruction is a sigmoid's.
+        if what == ForwardOutput::Reconstruction && self.config.loss != ReconstructionLoss::Bce {
+            return Ok(None);
+        }
         let Some((encoder, decoder, activation)) = self.fused_layers(x)? else {
             return Ok(None);
         };
@@ -224,19 +245,20 @@ impl ContractiveAutoencoder {
         })
     }
 
-    /// The CAE objective on a batch: mean BCE + `lambda` × mean ‖J‖²_F, differentiable by `backward()`.
+    /// The CAE objective on a batch `x` in the model's input space: mean reconstruction loss +
+    /// `lambda` × mean ‖J‖²_F, differentiable by `backward()`.
     pub fn loss(&self, x: &Tensor, lambda: f64) -> Result<Loss> {
         let encoded = self.encode_traced(x)?;
-        let logits = self.decode_logits(encoded.code())?;
-        let elements = bce_elements(&logits, x)?;
-        let bce = elements.mean_all()?;
+        let outputs = self.decode_logits(encoded.code())?;
+        let elements = self.config.loss.elements(&outputs, x)?;
+        let reconstruction = elements.mean_all()?;
         let per_sample = self.sq_norm_of(&encoded, x)?;
         let sq_norm = per_sample.mean(0)?;
         let penalty = (&sq_norm * lambda)?;
-        let total = (&bce + &penalty)?;
+        let total = (&reconstruction + &penalty)?;
         Ok(Loss {
-            bce,
-            bce_elements: elements.detach(),
+            reconstruction,
+            reconstruction_elements: elements.detach(),
             penalty,
             total,
             jacobian_sq_norm: sq_norm.detach(),
@@ -244,37 +266,36 @@ impl ContractiveAutoencoder {
         })
     }
 
-    /// Each sample's mean binary cross-entropy per pixel between `x` and its reconstruction,
-    /// accumulated in f64: `[B]` values. Training's per-epoch test figure and `cae-cli eval` both
-    /// come from here, through candle's ops (never the fused inference kernel), so that one model
-    /// gets one figure.
-    pub fn sample_bce(&self, x: &Tensor) -> Result<Vec<f64>> {
+    /// Each sample's mean reconstruction loss per value (the model's [`ReconstructionLoss`])
+    /// between `x`, in the model's input space, and its reconstruction, accumulated in f64: `[B]`
+    /// values. Training's per-epoch test figure and `cae-cli eval` both come from here, through
+    /// candle's ops (never the fused inference kernel), so that one model gets one figure.
+    pub fn sample_reconstruction_loss(&self, x: &Tensor) -> Result<Vec<f64>> {
         let code = match &self.network {
             Network::Mlp(m) => m.encode(x)?,
             Network::Conv(c) => c.encode(x)?,
         };
-        let logits = self.decode_logits(&code)?;
-        Ok(row_means_f64(&bce_elements(&logits, x)?)?)
-    }
-
-    /// Each sample's reconstruction loss, `[B]` values in f64: the loss the model was trained
-    /// with (today the mean binary cross-entropy per value, [`Self::sample_bce`]). `x` is in the
-    /// model's input space (see [`Self::prepare_inputs`]).
-    pub fn sample_reconstruction_loss(&self, x: &Tensor) -> Result<Vec<f64>> {
-        self.sample_bce(x)
+        let outputs = self.decode_logits(&code)?;
+        Ok(row_means_f64(&self.config.loss.elements(&outputs, x)?)?)
     }
 
     /// Data as read from a dataset or image, `[B, input_dim]`, mapped into the model's input
-    /// space: the one place every caller feeding data to the model goes through (a model with a
-    /// stored input standardisation applies it here; today every model takes data as it is).
+    /// space: the one place every caller feeding data to the model goes through. A model with a
+    /// stored [`crate::Standardisation`] applies it here; others take data as it is.
     pub fn prepare_inputs(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(x.clone())
+        match &self.standardisation {
+            Some(s) => standardise(&x.to_dtype(s.0.dtype())?, s),
+            None => Ok(x.clone()),
+        }
     }
 
     /// A reconstruction from [`Self::reconstruct`] mapped back into the data's units: the inverse
     /// of [`Self::prepare_inputs`].
     pub fn restore_outputs(&self, reconstruction: &Tensor) -> Result<Tensor> {
-        Ok(reconstruction.clone())
+        match &self.standardisation {
+            Some(s) => unstandardise(reconstruction, s),
+            None => Ok(reconstruction.clone()),
+        }
     }
 
     /// Every parameter with its `VarBuilder` path (the names of saved tensors).
@@ -320,7 +341,7 @@ impl ContractiveAutoencoder {
         let parameters = self.named_parameters();
         let mut gradients = Gradients::new(parameters.clone());
         // Summed over the slices in f64, then divided: the reported figures lose no digits.
-        let (mut bce_sum, mut bce_terms, mut sq_norm_sum) = (0.0, 0usize, 0.0);
+        let (mut loss_sum, mut loss_terms, mut sq_norm_sum) = (0.0, 0usize, 0.0);
         let mut extra_sum = 0.0;
         for start in (0..batch.max(1)).step_by(AUTOGRAD_ROWS_PER_PASS) {
             let rows = AUTOGRAD_ROWS_PER_PASS.min(batch - start);
@@ -335,27 +356,30 @@ impl ContractiveAutoencoder {
                 };
                 gradients.accumulate(t, g)?;
             }
-            bce_sum += sum_f64(&loss.bce_elements)?;
-            bce_terms += loss.bce_elements.elem_count();
+            loss_sum += sum_f64(&loss.reconstruction_elements)?;
+            loss_terms += loss.reconstruction_elements.elem_count();
             sq_norm_sum += sum_f64(&loss.sample_jacobian_sq_norms)?;
             if let Some(extra) = &extra {
                 extra_sum += sum_f64(extra)? * rows as f64;
             }
         }
-        let bce = bce_sum / bce_terms.max(1) as f64;
+        let reconstruction = loss_sum / loss_terms.max(1) as f64;
         let sq_norm = sq_norm_sum / batch.max(1) as f64;
         let penalty = lambda * sq_norm + extra_sum / batch.max(1) as f64;
         Ok(StepOutput {
-            bce,
+            reconstruction,
             penalty,
-            total: bce + penalty,
+            total: reconstruction + penalty,
             jacobian_sq_norm: sq_norm,
             gradients,
         })
     }
 
     fn fused_step(&self, x: &Tensor, lambda: f64) -> Result<Option<StepOutput>> {
-        if self.config.penalty != PenaltyMethod::Exact {
+        // The fused kernel's gradients are those of the exact penalty and the BCE loss.
+        if self.config.penalty != PenaltyMethod::Exact
+            || self.config.loss != ReconstructionLoss::Bce
+        {
             return Ok(None);
         }
         let Some((encoder, decoder, activation)) = self.fused_layers(x)? else {
@@ -377,7 +401,7 @@ impl ContractiveAutoencoder {
         set(&decoder.bias, step.grad_c)?;
         let penalty = lambda * step.sq_norm_mean;
         Ok(Some(StepOutput {
-            bce: step.bce,
+            reconstruction: step.bce,
             penalty,
             total: step.bce + penalty,
             jacobian_sq_norm: step.sq_norm_mean,
@@ -467,7 +491,7 @@ impl ContractiveAutoencoder {
 }
 
 impl Module for ContractiveAutoencoder {
-    /// Reconstruction of `x`, in [0, 1].
+    /// Reconstruction of `x`, in the model's input space.
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         self.reconstruct(x).map_err(|e| match e {
             crate::CaeError::Candle(e) => e,

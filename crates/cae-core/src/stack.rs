@@ -28,6 +28,9 @@ pub fn layer_on_codes(base: &CaeConfig, code_dim: usize) -> Result<CaeConfig> {
         }),
         penalty: base.penalty,
         init: base.init,
+        // Codes are sigmoid units in [0, 1]: the layer reconstructs them with cross-entropy.
+        loss: crate::ReconstructionLoss::Bce,
+        standardisation: None,
     })
 }
 

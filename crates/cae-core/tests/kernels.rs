@@ -47,7 +47,7 @@ fn assert_step_matches_candle(preset: &str, dtype: DType, tol: f64) {
     let b = reference.loss_and_gradients(&x, 1e-2).unwrap();
     let what = format!("{preset} {dtype:?}");
     for (name, (u, v)) in [
-        ("bce", (a.bce, b.bce)),
+        ("reconstruction", (a.reconstruction, b.reconstruction)),
         ("‖J‖²", (a.jacobian_sq_norm, b.jacobian_sq_norm)),
     ] {
         assert!((u - v).abs() <= tol * v.abs(), "{what}: {name} {u} vs {v}");

@@ -161,7 +161,7 @@ fn loss_combines_bce_and_lambda_times_penalty() {
     let (model, _) = f64_model(&config, 1);
     let x = inputs(4, H * W, 2);
     let loss = model.loss(&x, 0.25).unwrap();
-    let bce: f64 = loss.bce.to_scalar().unwrap();
+    let bce: f64 = loss.reconstruction.to_scalar().unwrap();
     let pen: f64 = loss.penalty.to_scalar().unwrap();
     let sq: f64 = loss.jacobian_sq_norm.to_scalar().unwrap();
     let total: f64 = loss.total.to_scalar().unwrap();

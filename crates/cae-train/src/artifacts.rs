@@ -9,6 +9,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use cae_core::ReconstructionLoss;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -133,24 +134,34 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, ArtifactError> {
 
 /// One epoch's numbers, as logged to `metrics.jsonl` / `metrics.csv`.
 ///
-/// Losses are per pixel (BCE summed over pixels / pixel count, averaged over
-/// samples), so they are comparable across image sizes.
+/// Losses are per value (the reconstruction loss summed over values / value count, averaged
+/// over samples), so they are comparable across input sizes. The reconstruction figures are
+/// written under the model's loss: `train_bce`/`test_bce`, or `train_mse`/`test_mse` for a model
+/// trained with the squared error (see [`MetricsLog::with_loss`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
     /// 1-based epoch number.
     pub epoch: usize,
-    /// Mean BCE per pixel of the epoch's training batches.
-    #[serde(deserialize_with = "f64_or_nan")]
-    pub train_bce: f64,
+    /// Mean reconstruction loss per value of the epoch's training batches.
+    #[serde(
+        rename = "train_bce",
+        alias = "train_mse",
+        deserialize_with = "f64_or_nan"
+    )]
+    pub train_reconstruction: f64,
     /// Mean Jacobian penalty (unweighted) of the epoch's training batches.
     #[serde(deserialize_with = "f64_or_nan")]
     pub train_penalty: f64,
-    /// Mean objective (BCE + λ·penalty) of the epoch's training batches.
+    /// Mean objective (reconstruction + λ·penalty) of the epoch's training batches.
     #[serde(deserialize_with = "f64_or_nan")]
     pub train_total: f64,
-    /// Mean BCE per pixel over the test set after the epoch.
-    #[serde(deserialize_with = "f64_or_nan")]
-    pub test_bce: f64,
+    /// Mean reconstruction loss per value over the test set after the epoch.
+    #[serde(
+        rename = "test_bce",
+        alias = "test_mse",
+        deserialize_with = "f64_or_nan"
+    )]
+    pub test_reconstruction: f64,
     /// Mean `‖J‖²_F` over the test set after the epoch.
     #[serde(deserialize_with = "f64_or_nan")]
     pub test_penalty: f64,
@@ -174,9 +185,14 @@ fn f64_or_nan<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Erro
     Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
 }
 
-/// CSV column names, in [`EpochMetrics`] field order.
-const CSV_HEADER: &str = "epoch,train_bce,train_penalty,train_total,test_bce,test_penalty,\
-mean_jacobian_frobenius,seconds,samples_per_second,learning_rate";
+/// CSV column names, in [`EpochMetrics`] field order, for a model trained with `loss`.
+fn csv_header(loss: ReconstructionLoss) -> String {
+    let key = loss.key();
+    format!(
+        "epoch,train_{key},train_penalty,train_total,test_{key},test_penalty,\
+mean_jacobian_frobenius,seconds,samples_per_second,learning_rate"
+    )
+}
 
 impl EpochMetrics {
     fn write_csv_row(&self, out: &mut String) {
@@ -185,10 +201,10 @@ impl EpochMetrics {
             out,
             "{},{},{},{},{},{},{},{},{},{}",
             self.epoch,
-            self.train_bce,
+            self.train_reconstruction,
             self.train_penalty,
             self.train_total,
-            self.test_bce,
+            self.test_reconstruction,
             self.test_penalty,
             self.mean_jacobian_frobenius,
             self.seconds,
@@ -202,12 +218,25 @@ impl EpochMetrics {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct MetricsLog {
     epochs: Vec<EpochMetrics>,
+    loss: ReconstructionLoss,
 }
 
 impl MetricsLog {
     /// An empty log.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The log of a model trained with `loss`, whose reconstruction figures the files name after
+    /// it (`test_bce` or `test_mse`).
+    pub fn with_loss(mut self, loss: ReconstructionLoss) -> Self {
+        self.loss = loss;
+        self
+    }
+
+    /// The reconstruction loss the figures are of.
+    pub fn loss(&self) -> ReconstructionLoss {
+        self.loss
     }
 
     /// Appends one epoch.
@@ -243,19 +272,29 @@ impl MetricsLog {
 
     /// The log as JSON lines, one epoch a line.
     pub fn to_jsonl(&self) -> Vec<u8> {
-        let mut jsonl = Vec::new();
+        let mut jsonl = String::new();
         for metrics in &self.epochs {
-            // invariant: plain numbers into a Vec; serde_json cannot fail on them.
-            serde_json::to_writer(&mut jsonl, metrics).expect("metrics always serialise");
-            jsonl.push(b'\n');
+            // invariant: plain numbers; serde_json cannot fail on them.
+            let line = serde_json::to_string(metrics).expect("metrics always serialise");
+            match self.loss {
+                ReconstructionLoss::Bce => jsonl.push_str(&line),
+                // The keys are fixed names, each once in a line of numbers.
+                ReconstructionLoss::Mse => jsonl.push_str(
+                    &line
+                        .replacen("\"train_bce\":", "\"train_mse\":", 1)
+                        .replacen("\"test_bce\":", "\"test_mse\":", 1),
+                ),
+            }
+            jsonl.push('\n');
         }
-        jsonl
+        jsonl.into_bytes()
     }
 
     /// The log as CSV with a header row.
     pub fn to_csv(&self) -> String {
-        let mut csv = String::with_capacity(CSV_HEADER.len() + 1 + self.epochs.len() * 160);
-        csv.push_str(CSV_HEADER);
+        let header = csv_header(self.loss);
+        let mut csv = String::with_capacity(header.len() + 1 + self.epochs.len() * 160);
+        csv.push_str(&header);
         csv.push('\n');
         for metrics in &self.epochs {
             metrics.write_csv_row(&mut csv);
@@ -299,6 +338,9 @@ impl MetricsLog {
                 continue;
             }
             let line_number = index + 1;
+            if line.contains("\"test_mse\":") {
+                log.loss = ReconstructionLoss::Mse;
+            }
             let metrics: EpochMetrics =
                 serde_json::from_str(line).map_err(|source| ArtifactError::MetricsLine {
                     path: path.to_path_buf(),
@@ -328,10 +370,10 @@ mod tests {
         let e = epoch as f64;
         EpochMetrics {
             epoch,
-            train_bce: 0.3 / e,
+            train_reconstruction: 0.3 / e,
             train_penalty: 0.01 / e,
             train_total: 0.31 / e,
-            test_bce: 0.32 / e,
+            test_reconstruction: 0.32 / e,
             test_penalty: 0.011 / e,
             mean_jacobian_frobenius: 4.5 - 0.1 * e,
             seconds: 12.25,
@@ -373,13 +415,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut log = MetricsLog::new();
         log.push(EpochMetrics {
-            train_bce: f64::NAN,
+            train_reconstruction: f64::NAN,
             ..sample(1)
         });
         log.write(dir.path()).unwrap();
         let read = MetricsLog::read(dir.path()).unwrap();
-        assert!(read.epochs()[0].train_bce.is_nan());
-        assert_eq!(read.epochs()[0].test_bce, sample(1).test_bce);
+        assert!(read.epochs()[0].train_reconstruction.is_nan());
+        assert_eq!(
+            read.epochs()[0].test_reconstruction,
+            sample(1).test_reconstruction
+        );
     }
 
     #[test]
@@ -389,7 +434,7 @@ mod tests {
         let csv = fs::read_to_string(dir.path().join(METRICS_CSV)).unwrap();
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 1 + 4);
-        assert_eq!(lines[0], CSV_HEADER);
+        assert_eq!(lines[0], csv_header(ReconstructionLoss::Bce));
 
         // The header names exactly the JSON fields, in order, so the two files
         // can't drift apart when a field is added.
@@ -404,8 +449,8 @@ mod tests {
             let cells: Vec<&str> = row.split(',').collect();
             assert_eq!(cells.len(), columns.len());
             assert_eq!(cells[0], (i + 1).to_string());
-            let test_bce: f64 = cells[4].parse().unwrap();
-            assert_eq!(test_bce, sample(i + 1).test_bce);
+            let test_reconstruction: f64 = cells[4].parse().unwrap();
+            assert_eq!(test_reconstruction, sample(i + 1).test_reconstruction);
         }
     }
 
@@ -414,7 +459,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         MetricsLog::new().write(dir.path()).unwrap();
         let csv = fs::read_to_string(dir.path().join(METRICS_CSV)).unwrap();
-        assert_eq!(csv, format!("{CSV_HEADER}\n"));
+        assert_eq!(csv, format!("{}\n", csv_header(ReconstructionLoss::Bce)));
         assert!(MetricsLog::read(dir.path()).unwrap().is_empty());
     }
 
@@ -433,7 +478,7 @@ mod tests {
         log_of(2).write(dir.path()).unwrap();
         let path = dir.path().join(METRICS_JSONL);
         let mut text = fs::read_to_string(&path).unwrap();
-        text.push_str("{\"epoch\": 3, \"train_bce\": 0.1\n"); // truncated record
+        text.push_str("{\"epoch\": 3, \"train_reconstruction\": 0.1\n"); // truncated record
         fs::write(&path, text).unwrap();
 
         let err = MetricsLog::read(dir.path()).unwrap_err();

@@ -35,15 +35,17 @@ pub enum TrainError {
         /// The run directory, which keeps the last good checkpoint.
         run_dir: PathBuf,
     },
-    #[error("the training BCE reached {bce} per pixel at epoch {epoch}, batch {batch}, past the divergence bound {bound} (predicting 0.5 everywhere scores 0.69); training stopped. The last good checkpoint is kept in {run_dir}")]
-    /// The training BCE passed [`crate::DIVERGED_BCE`].
+    #[error("the training {loss} reached {value} per value at epoch {epoch}, batch {batch}, past the divergence bound {bound} (a BCE model predicting 0.5 everywhere scores 0.69, an MSE model predicting the mean of standardised data 1); training stopped. The last good checkpoint is kept in {run_dir}")]
+    /// The training reconstruction loss passed [`crate::DIVERGED_LOSS`].
     Diverged {
         /// 1-based epoch.
         epoch: usize,
         /// 0-based batch of the epoch.
         batch: usize,
-        /// The batch's BCE per pixel.
-        bce: f64,
+        /// The loss's name (`BCE` or `MSE`).
+        loss: String,
+        /// The batch's reconstruction loss per value.
+        value: f64,
         /// The bound it passed.
         bound: f64,
         /// The run directory, which keeps the last good checkpoint.

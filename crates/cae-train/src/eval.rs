@@ -1,5 +1,7 @@
-//! The figures training reports on the test set after every epoch (BCE, `‖J‖²_F`, `‖J‖_F`), and the
-//! one walk over a dataset that computes them, shared with `cae-cli eval`'s reconstruction report.
+//! The figures training reports on the test set after every epoch (reconstruction loss,
+//! `‖J‖²_F`, `‖J‖_F`), and the one walk over a dataset that computes them, shared with
+//! `cae-cli eval`'s reconstruction report. Datasets here are in the model's input space (see
+//! [`crate::in_model_space`]).
 use cae_core::ContractiveAutoencoder;
 use cae_data::Dataset;
 use candle_core::Device;
@@ -9,8 +11,8 @@ use crate::TrainError;
 /// The model measured on a whole dataset.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Evaluation {
-    /// Mean BCE per pixel over every sample.
-    pub bce: f64,
+    /// Mean reconstruction loss (the model's, BCE or MSE) per value over every sample.
+    pub reconstruction: f64,
     /// Mean `‖J‖²_F` over every sample.
     pub jacobian_sq_norm: f64,
     /// Mean `‖J‖_F` over every sample.
@@ -27,17 +29,17 @@ pub fn evaluate(
     // The loss keeps its whole graph (the weights are variables) until it is dropped: slices no
     // larger than a training pass's keep the peak memory of evaluation within training's.
     let batch_size = batch_size.clamp(1, cae_core::AUTOGRAD_ROWS_PER_PASS);
-    // Every figure is accumulated in f64 (see `cae_core::sum_f64`); the BCE comes from
-    // `sample_bce`, as `cae-cli eval`'s does, so that both report the same number.
-    let (mut bce_sum, mut sq_sum, mut fro_sum) = (0.0, 0.0, 0.0);
+    // Every figure is accumulated in f64 (see `cae_core::sum_f64`); the loss comes from
+    // `sample_reconstruction_loss`, as `cae-cli eval`'s does, so that both report the same number.
+    let (mut loss_sum, mut sq_sum, mut fro_sum) = (0.0, 0.0, 0.0);
     for_each_sample_batch(model, data, batch_size, device, |batch| {
-        bce_sum += batch.bce.iter().sum::<f64>();
+        loss_sum += batch.reconstruction.iter().sum::<f64>();
         sq_sum += batch.jacobian_sq_norm.iter().sum::<f64>();
         fro_sum += batch.frobenius_sum();
     })?;
     let n = data.len().max(1) as f64;
     Ok(Evaluation {
-        bce: bce_sum / n,
+        reconstruction: loss_sum / n,
         jacobian_sq_norm: sq_sum / n,
         jacobian_frobenius: fro_sum / n,
     })
@@ -47,8 +49,9 @@ pub fn evaluate(
 pub(crate) struct SampleFigures<'a> {
     /// The label of each sample.
     pub labels: &'a [u8],
-    /// BCE per pixel of each sample's reconstruction ([`ContractiveAutoencoder::sample_bce`]).
-    pub bce: Vec<f64>,
+    /// Reconstruction loss per value of each sample
+    /// ([`ContractiveAutoencoder::sample_reconstruction_loss`]).
+    pub reconstruction: Vec<f64>,
     /// `‖J(x)‖²_F` of each sample ([`ContractiveAutoencoder::jacobian_sq_norm`]).
     pub jacobian_sq_norm: Vec<f64>,
 }
@@ -64,7 +67,7 @@ impl SampleFigures<'_> {
 }
 
 /// Walks all of `data` in order, `batch_size` samples at a time, and hands `visit` each batch's
-/// per-sample BCE and `‖J‖²_F`: the one pass behind [`evaluate`] and
+/// per-sample reconstruction loss and `‖J‖²_F`: the one pass behind [`evaluate`] and
 /// [`crate::analysis::reconstruction_by_class`], each summing in its own (fixed) order.
 pub(crate) fn for_each_sample_batch(
     model: &ContractiveAutoencoder,
@@ -75,11 +78,11 @@ pub(crate) fn for_each_sample_batch(
 ) -> Result<(), TrainError> {
     for batch in data.batches(batch_size, device) {
         let batch = batch?;
-        let bce = model.sample_bce(&batch.images)?;
+        let reconstruction = model.sample_reconstruction_loss(&batch.images)?;
         let jacobian_sq_norm = cae_core::to_host_f64(&model.jacobian_sq_norm(&batch.images)?)?;
         visit(SampleFigures {
             labels: &batch.labels,
-            bce,
+            reconstruction,
             jacobian_sq_norm,
         });
     }

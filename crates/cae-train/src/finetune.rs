@@ -151,6 +151,13 @@ pub fn finetune(
     on_epoch: &mut dyn FnMut(&FinetuneEpoch),
 ) -> Result<FinetuneSummary, TrainError> {
     cfg.validate()?;
+    if base.config.standardisation.is_some() {
+        // The classifier takes data as read; a standardising encoder would need the same
+        // standardisation in the classifier file and its tangents in data units.
+        return Err(TrainError::InvalidConfig(
+            "fine-tuning a model that standardises its inputs (a squared-error model) is not supported".into(),
+        ));
+    }
     let data = match cfg.train_limit {
         Some(n) if n < train.len() => Cow::Owned(train.take(n)),
         _ => Cow::Borrowed(train),

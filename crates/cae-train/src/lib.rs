@@ -14,7 +14,7 @@
 //! let run = RunConfig { model: CaeConfig::preset("small")?, train: TrainConfig::default(), dataset: "mnist".into(), data: Default::default() };
 //! let mut trainer = Trainer::new(run, "runs/example".as_ref(), &candle_core::Device::Cpu)?;
 //! let summary = trainer.fit(&train, &test, &mut Silent, &AtomicBool::new(false))?;
-//! println!("test BCE {:?}", summary.last.map(|m| m.test_bce));
+//! println!("test BCE {:?}", summary.last.map(|m| m.test_reconstruction));
 //! # Ok(()) }
 //! ```
 //!
@@ -53,6 +53,8 @@
 //!     }),
 //!     penalty: PenaltyMethod::Exact,
 //!     init: WeightInit::Pytorch,
+//!     loss: cae_core::ReconstructionLoss::Bce,
+//!     standardisation: None,
 //! };
 //! let train = TrainConfig { epochs: 2, batch_size: 50, ..TrainConfig::default() };
 //! let run = RunConfig { model, train: train.clone(), dataset: "toy".into(), data: Default::default() };
@@ -86,6 +88,7 @@ mod error;
 mod eval;
 pub mod figures;
 mod finetune;
+mod inputs;
 mod observer;
 pub mod optim;
 mod run_data;
@@ -100,6 +103,7 @@ pub use eval::{evaluate, Evaluation};
 pub use finetune::{
     error_rate, finetune, FinetuneConfig, FinetuneEpoch, FinetuneSummary, TangentProp, FINETUNE_KEY,
 };
+pub use inputs::{fit_standardisation, in_model_space};
 pub use observer::{BatchReport, RunInfo, Silent, TrainObserver};
 pub use optim::{Adam, AdamConfig, AdamParams};
 pub use run_data::{DataOptions, TestSource};
@@ -108,4 +112,4 @@ pub use saved_run::{Change, Override, ResumeOptions, SavedRun};
 pub use stack::{
     base_model_path, loaded_from_varmap, train_stacked_layer, StackRunConfig, LAYER_MODEL,
 };
-pub use trainer::{files, RunConfig, TrainSummary, Trainer, DIVERGED_BCE};
+pub use trainer::{files, RunConfig, TrainSummary, Trainer, DIVERGED_LOSS};

@@ -28,11 +28,11 @@ pub struct BatchReport {
     pub epoch: usize,
     /// 0-based index within the epoch.
     pub batch: usize,
-    /// BCE per pixel of the batch.
-    pub bce: f64,
+    /// Reconstruction loss (BCE or MSE) per value of the batch.
+    pub reconstruction: f64,
     /// Jacobian penalty (unweighted) of the batch.
     pub penalty: f64,
-    /// The batch's objective (BCE + λ·penalty).
+    /// The batch's objective (reconstruction + λ·penalty).
     pub total: f64,
 }
 

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::artifacts::{write_json, EpochMetrics, MetricsLog};
 use crate::config::mix;
 use crate::figures::plot_losses;
+use crate::inputs::in_model_space;
 use crate::observer::{BatchReport, RunInfo, TrainObserver};
 use crate::optim::Adam;
 use crate::trainer::files;
@@ -93,6 +94,11 @@ pub fn train_stacked_layer(
             test.len()
         )));
     }
+    // The codes come from the data as the model below takes it.
+    let (train, test) = (
+        &*in_model_space(&base.config, train)?,
+        &*in_model_space(&base.config, test)?,
+    );
     // Held for the run: no other process writes here meanwhile.
     let _lock = crate::run_dir::RunDir::create(run_dir)?;
     write_json(&run_dir.join(files::CONFIG), run)?;
@@ -115,7 +121,7 @@ pub fn train_stacked_layer(
         observer.on_epoch_start(epoch);
         let order = batcher.order(train.len(), epoch);
         let started = Instant::now();
-        let (mut bce_sum, mut penalty_sum) = (0.0, 0.0);
+        let (mut reconstruction_sum, mut penalty_sum) = (0.0, 0.0);
         for (batch, indices) in order.chunks(cfg.batch_size).enumerate() {
             let codes = below.encode(&train.gather_tensor(indices, device)?)?;
             layer.set_probe_seed(mix(cfg.seed, epoch, batch));
@@ -129,26 +135,27 @@ pub fn train_stacked_layer(
                 });
             }
             adam.step(step.gradients.grad_store())?;
-            bce_sum += step.bce * indices.len() as f64;
+            reconstruction_sum += step.reconstruction * indices.len() as f64;
             penalty_sum += step.penalty * indices.len() as f64;
             observer.on_batch(&BatchReport {
                 epoch,
                 batch,
-                bce: step.bce,
+                reconstruction: step.reconstruction,
                 penalty: step.penalty,
                 total: step.total,
             });
         }
         let seconds = started.elapsed().as_secs_f64();
         observer.on_evaluate(epoch);
-        let (test_bce, test_sq, test_fro) = measure_on_codes(&below, &layer, test, device)?;
+        let (test_reconstruction, test_sq, test_fro) =
+            measure_on_codes(&below, &layer, test, device)?;
         let n = train.len() as f64;
         let metrics = EpochMetrics {
             epoch,
-            train_bce: bce_sum / n,
+            train_reconstruction: reconstruction_sum / n,
             train_penalty: penalty_sum / n,
-            train_total: (bce_sum + penalty_sum) / n,
-            test_bce,
+            train_total: (reconstruction_sum + penalty_sum) / n,
+            test_reconstruction,
             test_penalty: cfg.lambda * test_sq,
             mean_jacobian_frobenius: test_fro,
             seconds,
@@ -164,6 +171,7 @@ pub fn train_stacked_layer(
         log.write(run_dir)?;
         plot_losses(
             log.epochs(),
+            log.loss(),
             &run_dir.join(files::LOSS_PLOT),
             &format!("stacked CAE layer, λ = {}", cfg.lambda),
         )?;
@@ -193,8 +201,8 @@ fn measure_on_codes(
         let end = (start + cae_core::AUTOGRAD_ROWS_PER_PASS).min(data.len());
         let codes = below.encode(&data.to_tensor(start..end, device)?)?;
         let loss = layer.loss(&codes, 0.0)?;
-        bce += sum_f64(&loss.bce_elements)?;
-        terms += loss.bce_elements.elem_count();
+        bce += sum_f64(&loss.reconstruction_elements)?;
+        terms += loss.reconstruction_elements.elem_count();
         sq += sum_f64(&loss.sample_jacobian_sq_norms)?;
         fro += sum_f64(&loss.sample_jacobian_sq_norms.sqrt()?)?;
     }

@@ -18,6 +18,7 @@ use crate::artifacts::{EpochMetrics, MetricsLog, METRICS_JSONL};
 use crate::config::mix;
 use crate::eval::evaluate;
 use crate::figures::{mean_of_channels, plot_losses, save_reconstructions};
+use crate::inputs::in_model_space;
 use crate::observer::{BatchReport, RunInfo, TrainObserver};
 use crate::optim::{named_vars, Adam};
 use crate::run_data::DataOptions;
@@ -46,9 +47,10 @@ pub mod files {
 const PROGRESS_KEY: &str = "cae.progress";
 /// How many test images `reconstructions.png` shows.
 const SHOWN_RECONSTRUCTIONS: usize = 10;
-/// A training BCE per pixel past this means the run has diverged: a model predicting 0.5 for
-/// every pixel scores ln 2 ≈ 0.69, and one that has learnt anything scores far less.
-pub const DIVERGED_BCE: f64 = 100.0;
+/// A training reconstruction loss per value past this means the run has diverged: a BCE model
+/// predicting 0.5 for every pixel scores ln 2 ≈ 0.69, an MSE model predicting the mean of
+/// standardised data scores 1, and one that has learnt anything scores far less.
+pub const DIVERGED_LOSS: f64 = 100.0;
 
 /// `config.json`: what the run trains and how.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,12 +75,14 @@ struct Progress {
     /// Batches of `epoch` already applied.
     batches_done: usize,
     /// Sums over the applied batches of `epoch`, weighted by batch size.
-    sum_bce: f64,
+    #[serde(rename = "sum_bce")]
+    sum_reconstruction: f64,
     sum_penalty: f64,
     samples: usize,
     train_seconds: f64,
     adam_step: u64,
-    best_test_bce: Option<f64>,
+    #[serde(rename = "best_test_bce")]
+    best_test_reconstruction: Option<f64>,
     /// The Adam step `best.safetensors` was saved at, to restore it from a checkpoint of that step.
     #[serde(default)]
     best_step: Option<u64>,
@@ -92,7 +96,7 @@ pub struct TrainSummary {
     /// The last epoch's metrics; `None` when no epoch was trained.
     pub last: Option<EpochMetrics>,
     /// The lowest test BCE of the run.
-    pub best_test_bce: Option<f64>,
+    pub best_test_reconstruction: Option<f64>,
 }
 
 /// Trains one model, checkpointing into a run directory.
@@ -128,6 +132,7 @@ impl Trainer {
         let (model, varmap) =
             ContractiveAutoencoder::init(&run.model, run.train.seed, DType::F32, device)?;
         let adam = Adam::from_varmap(&varmap, run.train.adam_config())?;
+        let log = MetricsLog::new().with_loss(run.model.loss);
         Ok(Self {
             run,
             dir,
@@ -135,7 +140,7 @@ impl Trainer {
             model,
             varmap,
             adam,
-            log: MetricsLog::new(),
+            log,
             progress: Progress {
                 epoch: 1,
                 ..Progress::default()
@@ -248,7 +253,8 @@ impl Trainer {
             });
         }
         let (metrics_bytes, metrics_path) = read(METRICS_JSONL)?;
-        let log = MetricsLog::from_jsonl(&String::from_utf8_lossy(&metrics_bytes), &metrics_path)?;
+        let log = MetricsLog::from_jsonl(&String::from_utf8_lossy(&metrics_bytes), &metrics_path)?
+            .with_loss(run.model.loss);
         if log.len() + 1 != progress.epoch {
             return Err(TrainError::RunDir {
                 path: metrics_path,
@@ -319,8 +325,10 @@ impl Trainer {
         stop: &AtomicBool,
     ) -> Result<TrainSummary, TrainError> {
         let cfg = self.run.train.clone();
-        let train = limit(train, cfg.train_limit);
-        let test = limit(test, cfg.test_limit);
+        // `raw_test` as read, for the pictures; `train` and `test` as the model takes them.
+        let (raw_train, raw_test) = (limit(train, cfg.train_limit), limit(test, cfg.test_limit));
+        let train = in_model_space(&self.run.model, &raw_train)?;
+        let test = in_model_space(&self.run.model, &raw_test)?;
         let input_dim = self.model.input_dim();
         for (name, data) in [("training", &train), ("test", &test)] {
             if data.is_empty() || data.image_dim() != input_dim {
@@ -347,7 +355,7 @@ impl Trainer {
         if self.progress.epoch > cfg.epochs && !self.log.is_empty() {
             // Already complete: a kill may have come after the last checkpoint's commit and
             // before its figures, so they are redrawn (from the same model and log).
-            self.write_figures(&test)?;
+            self.write_figures(&raw_test)?;
         }
         while self.progress.epoch <= cfg.epochs {
             let epoch = self.progress.epoch;
@@ -366,7 +374,8 @@ impl Trainer {
                 // Probes depend only on (seed, epoch, batch), so a resumed run draws the same ones.
                 self.model.set_probe_seed(mix(cfg.seed, epoch, batch));
                 let step = cfg.step(&self.model, &x)?;
-                let (bce, penalty, total) = (step.bce, step.penalty, step.total);
+                let (reconstruction, penalty, total) =
+                    (step.reconstruction, step.penalty, step.total);
                 if !total.is_finite() {
                     return Err(TrainError::NonFinite {
                         epoch,
@@ -375,12 +384,13 @@ impl Trainer {
                         run_dir: self.dir.path().to_path_buf(),
                     });
                 }
-                if bce > DIVERGED_BCE {
+                if reconstruction > DIVERGED_LOSS {
                     return Err(TrainError::Diverged {
                         epoch,
                         batch,
-                        bce,
-                        bound: DIVERGED_BCE,
+                        loss: self.run.model.loss.key().to_uppercase(),
+                        value: reconstruction,
+                        bound: DIVERGED_LOSS,
                         run_dir: self.dir.path().to_path_buf(),
                     });
                 }
@@ -389,7 +399,7 @@ impl Trainer {
                 let rows = indices.len();
                 let p = &mut self.progress;
                 p.batches_done = batch + 1;
-                p.sum_bce += bce * rows as f64;
+                p.sum_reconstruction += reconstruction * rows as f64;
                 p.sum_penalty += penalty * rows as f64;
                 p.samples += rows;
                 p.adam_step = self.adam.step_count();
@@ -397,7 +407,7 @@ impl Trainer {
                 observer.on_batch(&BatchReport {
                     epoch,
                     batch,
-                    bce,
+                    reconstruction,
                     penalty,
                     total,
                 });
@@ -417,37 +427,37 @@ impl Trainer {
             let samples = p.samples.max(1) as f64;
             let metrics = EpochMetrics {
                 epoch,
-                train_bce: p.sum_bce / samples,
+                train_reconstruction: p.sum_reconstruction / samples,
                 train_penalty: p.sum_penalty / samples,
-                train_total: (p.sum_bce + p.sum_penalty) / samples,
-                test_bce: eval.bce,
+                train_total: (p.sum_reconstruction + p.sum_penalty) / samples,
+                test_reconstruction: eval.reconstruction,
                 test_penalty: cfg.lambda * eval.jacobian_sq_norm,
                 mean_jacobian_frobenius: eval.jacobian_frobenius,
                 seconds: p.train_seconds,
                 samples_per_second: p.samples as f64 / p.train_seconds.max(1e-9),
                 learning_rate: lr,
             };
-            if !metrics.test_bce.is_finite() {
+            if !metrics.test_reconstruction.is_finite() {
                 return Err(TrainError::NonFinite {
                     epoch,
                     batch: batches_per_epoch,
-                    value: metrics.test_bce,
+                    value: metrics.test_reconstruction,
                     run_dir: self.dir.path().to_path_buf(),
                 });
             }
             let is_best = self
                 .progress
-                .best_test_bce
-                .is_none_or(|b| metrics.test_bce < b);
+                .best_test_reconstruction
+                .is_none_or(|b| metrics.test_reconstruction < b);
             self.log.push(metrics.clone());
             let adam_step = self.adam.step_count();
             self.progress = Progress {
                 epoch: epoch + 1,
                 adam_step,
-                best_test_bce: if is_best {
-                    Some(metrics.test_bce)
+                best_test_reconstruction: if is_best {
+                    Some(metrics.test_reconstruction)
                 } else {
-                    self.progress.best_test_bce
+                    self.progress.best_test_reconstruction
                 },
                 best_step: if is_best {
                     Some(adam_step)
@@ -460,7 +470,7 @@ impl Trainer {
             if is_best {
                 self.export(files::BEST_MODEL, &model_bytes)?;
             }
-            self.write_figures(&test)?;
+            self.write_figures(&raw_test)?;
             observer.on_epoch_end(&metrics, is_best);
             if stop.load(Ordering::SeqCst) && epoch < cfg.epochs {
                 return Err(TrainError::Interrupted {
@@ -473,7 +483,7 @@ impl Trainer {
         Ok(TrainSummary {
             run_dir: self.dir.path().to_path_buf(),
             last: self.log.last().cloned(),
-            best_test_bce: self.progress.best_test_bce,
+            best_test_reconstruction: self.progress.best_test_reconstruction,
         })
     }
 
@@ -534,6 +544,7 @@ impl Trainer {
         self.log.write(self.dir.path())?;
         plot_losses(
             self.log.epochs(),
+            self.log.loss(),
             &self.dir.join(files::LOSS_PLOT),
             &format!("CAE training, λ = {}", self.run.train.lambda),
         )?;
@@ -541,6 +552,7 @@ impl Trainer {
     }
 
     /// Test images above their reconstructions (colour as its channels' mean); none of features.
+    /// `test` is as read: the reconstructions are mapped back into its units.
     fn save_reconstructions(&self, test: &Dataset) -> Result<(), TrainError> {
         let Some(channels) = test.shape().channels() else {
             tracing::info!("no {} of feature vectors", files::RECONSTRUCTIONS);
@@ -548,7 +560,9 @@ impl Trainer {
         };
         let n = SHOWN_RECONSTRUCTIONS.min(test.len());
         let x = test.to_tensor(0..n, &self.device)?;
-        let recon = self.model.reconstruct(&x)?;
+        let recon = self
+            .model
+            .restore_outputs(&self.model.reconstruct(&self.model.prepare_inputs(&x)?)?)?;
         let grey = |t: &candle_core::Tensor| -> candle_core::Result<Vec<f32>> {
             let values = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
             Ok(mean_of_channels(&values, channels))

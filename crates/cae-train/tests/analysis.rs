@@ -37,6 +37,8 @@ fn one_layer(
         }),
         penalty: PenaltyMethod::Exact,
         init: cae_core::WeightInit::Pytorch,
+        loss: cae_core::ReconstructionLoss::Bce,
+        standardisation: None,
     };
     let dec: Vec<f32> = (0..input * code)
         .map(|i| ((i * 7 % 11) as f32 - 5.0) / 5.0)
@@ -423,17 +425,17 @@ fn per_class_bce_weights_add_up_to_the_overall_bce() {
         .map(|&(_, n, b)| n as f64 * b)
         .sum::<f64>()
         / 2500.0;
-    assert_close(
-        weighted,
-        report.overall_bce,
-        1e-12,
-        "weighted per-class BCE",
-    );
+    assert_close(weighted, report.overall, 1e-12, "weighted per-class BCE");
     // The classes differ, and the overall BCE is the trainer's evaluation.
     assert!(report.per_class[0].2 != report.per_class[1].2);
     let eval = cae_train::evaluate(&model, &data, 128, &DEV).unwrap();
     // One computation (`sample_bce`, summed in f64) in other batch sizes: the same figure.
-    assert_close(report.overall_bce, eval.bce, 1e-7, "against evaluate()");
+    assert_close(
+        report.overall,
+        eval.reconstruction,
+        1e-7,
+        "against evaluate()",
+    );
     assert_close(
         fro,
         eval.jacobian_frobenius,

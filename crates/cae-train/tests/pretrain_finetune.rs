@@ -30,6 +30,8 @@ fn small_cae() -> CaeConfig {
         }),
         penalty: PenaltyMethod::Exact,
         init: cae_core::WeightInit::Pytorch,
+        loss: cae_core::ReconstructionLoss::Bce,
+        standardisation: None,
     }
 }
 

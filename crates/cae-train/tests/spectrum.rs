@@ -32,6 +32,8 @@ fn linear_model(s: &[f64]) -> ContractiveAutoencoder {
         }),
         penalty: PenaltyMethod::Exact,
         init: cae_core::WeightInit::Pytorch,
+        loss: cae_core::ReconstructionLoss::Bce,
+        standardisation: None,
     };
     let (model, varmap) =
         ContractiveAutoencoder::init(&config, 1, DType::F64, &Device::Cpu).unwrap();

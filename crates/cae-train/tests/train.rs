@@ -26,6 +26,8 @@ fn run_config(epochs: usize, penalty_hidden: &[usize]) -> RunConfig {
             }),
             penalty: PenaltyMethod::Exact,
             init: cae_core::WeightInit::Pytorch,
+            loss: cae_core::ReconstructionLoss::Bce,
+            standardisation: None,
         },
         train: TrainConfig {
             epochs,
@@ -68,7 +70,13 @@ fn losses(dir: &std::path::Path) -> Vec<(f64, f64, f64)> {
         .unwrap()
         .epochs()
         .iter()
-        .map(|m| (m.train_bce, m.train_penalty, m.test_bce))
+        .map(|m| {
+            (
+                m.train_reconstruction,
+                m.train_penalty,
+                m.test_reconstruction,
+            )
+        })
         .collect()
 }
 
@@ -83,8 +91,14 @@ fn loss_falls_and_every_artifact_is_written() {
         .unwrap();
     let log = trainer.metrics().epochs().to_vec();
     assert_eq!(log.len(), 4);
-    assert!(log[3].train_bce < log[0].train_bce, "{log:?}");
-    assert!(log[3].test_bce < log[0].test_bce, "{log:?}");
+    assert!(
+        log[3].train_reconstruction < log[0].train_reconstruction,
+        "{log:?}"
+    );
+    assert!(
+        log[3].test_reconstruction < log[0].test_reconstruction,
+        "{log:?}"
+    );
     assert!(log
         .iter()
         .all(|m| m.train_penalty > 0.0 && m.mean_jacobian_frobenius > 0.0));
@@ -124,11 +138,11 @@ fn loss_falls_and_every_artifact_is_written() {
     let eval = cae_train::evaluate(&model, &test, 1000, &Device::Cpu).unwrap();
     let (report, _) =
         cae_train::analysis::reconstruction_by_class(&model, &test, &Device::Cpu).unwrap();
-    for (what, bce) in [("evaluate", eval.bce), ("eval", report.overall_bce)] {
+    for (what, bce) in [("evaluate", eval.reconstruction), ("eval", report.overall)] {
         assert!(
-            (bce - log[3].test_bce).abs() < 1e-7 * log[3].test_bce,
+            (bce - log[3].test_reconstruction).abs() < 1e-7 * log[3].test_reconstruction,
             "{what}: {bce} vs logged {}",
-            log[3].test_bce
+            log[3].test_reconstruction
         );
     }
 }
@@ -326,7 +340,8 @@ fn real_mnist_subset_trains_when_the_dataset_is_available() {
         .unwrap();
     let log = trainer.metrics().epochs();
     assert!(
-        log[5].test_bce < log[0].test_bce && log[5].test_bce < 0.22,
+        log[5].test_reconstruction < log[0].test_reconstruction
+            && log[5].test_reconstruction < 0.22,
         "{log:?}"
     );
 }

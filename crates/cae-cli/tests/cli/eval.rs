@@ -148,9 +148,7 @@ fn eval_compares_a_cae_with_a_plain_autoencoder_and_writes_plots() {
 
     for m in models {
         assert_eq!(m["report"]["samples"], 100);
-        let bce = m["report"]["reconstruction"]["overall_bce"]
-            .as_f64()
-            .unwrap();
+        let bce = m["report"]["reconstruction"]["overall"].as_f64().unwrap();
         assert!(bce.is_finite() && bce > 0.0 && bce < 0.7, "{bce}");
         assert_eq!(
             m["report"]["reconstruction"]["per_class"]
@@ -184,7 +182,7 @@ fn eval_compares_a_cae_with_a_plain_autoencoder_and_writes_plots() {
     }
     // Training's last test BCE, as metrics.csv and metrics.jsonl hold it, is eval's figure for
     // the same model (model.safetensors is the last epoch's): both are summed in f64.
-    let eval_bce = models[0]["report"]["reconstruction"]["overall_bce"]
+    let eval_bce = models[0]["report"]["reconstruction"]["overall"]
         .as_f64()
         .unwrap();
     let csv = std::fs::read_to_string(cae.join("metrics.csv")).unwrap();

@@ -156,8 +156,8 @@ fn a_published_run_is_fetched_back_and_used_by_reconstruct() {
     ] {
         assert!(front.contains(line), "{line:?} missing from:\n{front}");
     }
-    let eval_bce = published.report.reconstruction.overall_bce;
-    let logged_bce = published.last_epoch.test_bce;
+    let eval_bce = published.report.reconstruction.overall;
+    let logged_bce = published.last_epoch.test_reconstruction;
     assert!(front.contains(&format!("value: {eval_bce}\n")), "{front}");
     assert!(front.contains(&format!("value: {logged_bce}\n")), "{front}");
     // The training log and the evaluation measure the same model the same way.

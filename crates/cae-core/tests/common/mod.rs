@@ -24,6 +24,8 @@ pub fn mlp_config(hidden: &[usize], code_dim: usize, act: Activation, tied: bool
         }),
         penalty: PenaltyMethod::Exact,
         init: cae_core::WeightInit::Pytorch,
+        loss: cae_core::ReconstructionLoss::Bce,
+        standardisation: None,
     }
 }
 
@@ -44,6 +46,8 @@ pub fn tiny_conv_config(act: Activation, penalty: PenaltyMethod) -> CaeConfig {
         }),
         penalty,
         init: cae_core::WeightInit::Pytorch,
+        loss: cae_core::ReconstructionLoss::Bce,
+        standardisation: None,
     }
 }
 

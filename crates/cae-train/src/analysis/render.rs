@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use cae_core::ReconstructionLoss;
 use image::GrayImage;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
@@ -24,8 +25,30 @@ pub fn render_table(reports: &[(&str, &EvalReport)]) -> String {
         rows.push((name, cells));
     };
     row("test samples".into(), &|r| Some(r.samples.to_string()));
-    row("BCE per pixel".into(), &|r| {
-        Some(format!("{:.5}", r.reconstruction.overall_bce))
+    // One loss for every model names the row; mixed, each cell says its own.
+    let loss = reports.first().map(|(_, r)| r.reconstruction.loss);
+    let one_loss = reports
+        .iter()
+        .all(|(_, r)| Some(r.reconstruction.loss) == loss);
+    let (loss_name, cell) = match loss {
+        Some(ReconstructionLoss::Bce) if one_loss => ("BCE per pixel".to_string(), false),
+        Some(loss) if one_loss => (format!("{} per value", loss.key().to_uppercase()), false),
+        _ => ("reconstruction per value".to_string(), true),
+    };
+    let value = move |r: &EvalReport, v: f64| {
+        if cell {
+            format!("{v:.5} ({})", r.reconstruction.loss.key().to_uppercase())
+        } else {
+            format!("{v:.5}")
+        }
+    };
+    let short = loss_name
+        .split_whitespace()
+        .next()
+        .unwrap_or("loss")
+        .to_string();
+    row(loss_name.clone(), &|r| {
+        Some(value(r, r.reconstruction.overall))
     });
     row("mean ‖J‖_F".into(), &|r| {
         Some(format!("{:.4}", r.mean_jacobian_frobenius))
@@ -83,7 +106,7 @@ pub fn render_table(reports: &[(&str, &EvalReport)]) -> String {
     labels.sort_unstable();
     labels.dedup();
     for label in labels {
-        row(format!("BCE class {label}"), &|r| {
+        row(format!("{short} class {label}"), &|r| {
             r.reconstruction
                 .per_class
                 .iter()

@@ -9,6 +9,7 @@ use super::{
     codes_are_sigmoid, contraction_curve, invalid, mean_spectrum, point_spectra, probe_codes,
     reconstruction_by_class, saturation, ProbeReport, ReconstructionReport, SpectrumSignature,
 };
+use crate::inputs::in_model_space;
 use crate::TrainError;
 
 /// What [`analyse`] measures and how.
@@ -52,7 +53,7 @@ impl Default for EvalOptions {
 pub struct EvalReport {
     /// Size of the evaluation (test) set.
     pub samples: usize,
-    /// Reconstruction BCE per pixel, overall and per class.
+    /// Reconstruction loss (the model's, BCE or MSE) per value, overall and per class.
     pub reconstruction: ReconstructionReport,
     /// Mean `‖J(x)‖_F` over the test set (from the reconstruction's pass).
     pub mean_jacobian_frobenius: f64,
@@ -69,7 +70,9 @@ pub struct EvalReport {
     pub probe: Option<ProbeReport>,
 }
 
-/// Runs every metric on `test` (and the probe, trained on `train` when given).
+/// Runs every metric on `test` (and the probe, trained on `train` when given). Both are as read:
+/// a model that standardises its inputs is measured on them standardised (radii and Jacobians
+/// are then in standard units).
 pub fn analyse(
     model: &ContractiveAutoencoder,
     train: Option<&Dataset>,
@@ -77,6 +80,12 @@ pub fn analyse(
     opts: &EvalOptions,
     device: &Device,
 ) -> Result<EvalReport, TrainError> {
+    let test = &*in_model_space(model.config(), test)?;
+    let train = match train {
+        Some(train) => Some(in_model_space(model.config(), train)?),
+        None => None,
+    };
+    let train = train.as_deref();
     let first = |n: usize| test.to_tensor(0..n.min(test.len()), device);
     let probe = match train {
         Some(train) if opts.probe_epochs > 0 => Some(probe_codes(

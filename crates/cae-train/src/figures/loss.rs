@@ -1,15 +1,17 @@
-//! The loss figure of a training run: train total, train BCE and test BCE against the epoch.
+//! The loss figure of a training run: train total, train and test reconstruction loss (BCE or
+//! MSE) against the epoch.
 use std::path::Path;
 
 use plotters::style::RGBColor;
 
 use super::{draw_line_chart, FigureError, Line, LineChart};
 use crate::artifacts::EpochMetrics;
+use cae_core::ReconstructionLoss;
 
 /// Size of the loss plot in pixels.
 pub const LOSS_PLOT_SIZE: (u32, u32) = (900, 560);
 
-/// One line of the loss plot.
+/// One line of the loss plot; `{loss}` in its label stands for the loss's name.
 struct LossCurve {
     label: &'static str,
     color: RGBColor,
@@ -19,28 +21,38 @@ struct LossCurve {
 /// Matplotlib's default blue, orange and green, familiar from the original figures.
 const LOSS_CURVES: [LossCurve; 3] = [
     LossCurve {
-        label: "train total (BCE + penalty)",
+        label: "train total ({loss} + penalty)",
         color: RGBColor(31, 119, 180),
         value: |m| m.train_total,
     },
     LossCurve {
-        label: "train BCE",
+        label: "train {loss}",
         color: RGBColor(255, 127, 14),
-        value: |m| m.train_bce,
+        value: |m| m.train_reconstruction,
     },
     LossCurve {
-        label: "test BCE",
+        label: "test {loss}",
         color: RGBColor(44, 160, 44),
-        value: |m| m.test_bce,
+        value: |m| m.test_reconstruction,
     },
 ];
 
-/// Draws train total, train BCE and test BCE against epoch and writes a PNG
-/// of [`LOSS_PLOT_SIZE`] to `path`.
+/// Draws train total, train and test reconstruction loss (`loss`, BCE or MSE) against epoch and
+/// writes a PNG of [`LOSS_PLOT_SIZE`] to `path`.
 ///
 /// Non-finite values (a diverged epoch) are left out of the curves rather
 /// than wrecking the y range.
-pub fn plot_losses(log: &[EpochMetrics], path: &Path, title: &str) -> Result<(), FigureError> {
+pub fn plot_losses(
+    log: &[EpochMetrics],
+    loss: ReconstructionLoss,
+    path: &Path,
+    title: &str,
+) -> Result<(), FigureError> {
+    let name = loss.key().to_uppercase();
+    let labels: Vec<String> = LOSS_CURVES
+        .iter()
+        .map(|curve| curve.label.replace("{loss}", &name))
+        .collect();
     if log.is_empty() {
         return Err(FigureError::NoEpochs {
             path: path.to_path_buf(),
@@ -62,8 +74,9 @@ pub fn plot_losses(log: &[EpochMetrics], path: &Path, title: &str) -> Result<(),
     let lines: Vec<Line<'_, i64, f64>> = LOSS_CURVES
         .iter()
         .zip(points)
-        .map(|(curve, points)| Line {
-            label: curve.label,
+        .zip(&labels)
+        .map(|((curve, points), label)| Line {
+            label,
             color: curve.color,
             points,
         })
@@ -72,7 +85,7 @@ pub fn plot_losses(log: &[EpochMetrics], path: &Path, title: &str) -> Result<(),
         size: LOSS_PLOT_SIZE,
         title,
         x_desc: "epoch",
-        y_desc: "loss (BCE per pixel)",
+        y_desc: &format!("loss ({name} per value)"),
         // Point markers keep a single epoch (one point, no line) visible.
         point_size: if log.len() <= 30 { 3 } else { 0 },
         // Integer epochs only: plotters may pick fewer labels than epochs.
@@ -139,10 +152,10 @@ mod tests {
         let e = epoch as f64;
         EpochMetrics {
             epoch,
-            train_bce: 0.1 + 0.2 / e,
+            train_reconstruction: 0.1 + 0.2 / e,
             train_penalty: 0.01,
             train_total: 0.11 + 0.2 / e,
-            test_bce: 0.105 + 0.19 / e,
+            test_reconstruction: 0.105 + 0.19 / e,
             test_penalty: 0.01,
             mean_jacobian_frobenius: 3.0,
             seconds: 10.0,
@@ -156,7 +169,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("loss.png");
         let log: Vec<EpochMetrics> = (1..=20).map(metrics).collect();
-        plot_losses(&log, &path, "CAE on MNIST, lambda = 0.1").unwrap();
+        plot_losses(
+            &log,
+            ReconstructionLoss::Bce,
+            &path,
+            "CAE on MNIST, lambda = 0.1",
+        )
+        .unwrap();
         assert_png_of_size_with_content(&path, LOSS_PLOT_SIZE);
         // Curves are drawn in colour; axes, text and background are grey-scale.
         let img = image::open(&path).unwrap().to_rgb8();
@@ -171,7 +190,7 @@ mod tests {
     fn loss_plot_works_with_a_single_epoch() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("loss.png");
-        plot_losses(&[metrics(1)], &path, "one epoch").unwrap();
+        plot_losses(&[metrics(1)], ReconstructionLoss::Mse, &path, "one epoch").unwrap();
         assert_png_of_size_with_content(&path, LOSS_PLOT_SIZE);
     }
 
@@ -181,8 +200,8 @@ mod tests {
         let path = dir.path().join("loss.png");
         let mut log: Vec<EpochMetrics> = (1..=3).map(metrics).collect();
         log[2].train_total = f64::NAN;
-        log[2].test_bce = f64::INFINITY;
-        plot_losses(&log, &path, "diverged").unwrap();
+        log[2].test_reconstruction = f64::INFINITY;
+        plot_losses(&log, ReconstructionLoss::Bce, &path, "diverged").unwrap();
         assert_png_of_size_with_content(&path, LOSS_PLOT_SIZE);
     }
 
@@ -190,7 +209,7 @@ mod tests {
     fn loss_plot_of_empty_log_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("loss.png");
-        let err = plot_losses(&[], &path, "nothing").unwrap_err();
+        let err = plot_losses(&[], ReconstructionLoss::Bce, &path, "nothing").unwrap_err();
         assert!(matches!(err, FigureError::NoEpochs { .. }));
         assert!(!path.exists());
     }
