@@ -23,7 +23,7 @@ pub fn run(args: &TrainArgs, base: &Path, device: &Device, quiet: bool) -> Resul
     let run = StackRunConfig::new(
         &path.display().to_string(),
         &below.config,
-        args.code_dim,
+        args.code_dim.unwrap_or(StackRunConfig::DEFAULT_CODE_DIM),
         train_cfg,
         &dataset,
     )

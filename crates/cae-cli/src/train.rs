@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
-use cae_core::{CaeConfig, HessianPenalty, ReconstructionLoss};
+use cae_core::{Architecture, CaeConfig, HessianPenalty, ReconstructionLoss};
 use cae_data::{Dataset, DatasetSource};
 use cae_train::{
     DataOptions, ResumeOptions, RunConfig, SavedRun, StackRunConfig, TestSource, TrainConfig,
@@ -104,9 +104,13 @@ pub struct TrainArgs {
     /// save the two as one stacked model (greedy layer-wise pretraining); --preset is not used.
     #[arg(long, value_name = "RUN_OR_MODEL", conflicts_with_all = ["resume", "preset"])]
     pub(crate) stack_on: Option<PathBuf>,
-    /// Code units of the layer trained with --stack-on.
-    #[arg(long, default_value_t = StackRunConfig::DEFAULT_CODE_DIM, requires = "stack_on")]
-    pub(crate) code_dim: usize,
+    // Code units: of an MLP preset (its width otherwise), or of the layer trained with --stack-on.
+    #[arg(long, value_name = "N", help = with_default(
+        "Code units: of an MLP preset (instead of the preset's), or of the layer trained with \
+         --stack-on.",
+        format!("the preset's; {} with --stack-on", StackRunConfig::DEFAULT_CODE_DIM),
+    ))]
+    pub(crate) code_dim: Option<usize>,
     /// Weight γ of the CAE+H term γ·E‖J(x) − J(x + ε)‖²_F (Rifai et al., ECML 2011); off unless set.
     #[arg(long, value_name = "GAMMA", conflicts_with = "resume")]
     pub(crate) hessian_gamma: Option<f64>,
@@ -171,6 +175,9 @@ impl TrainArgs {
         }
         c.check("--batch-size", self.batch_size, t.batch_size);
         c.check("--lambda", self.lambda, t.lambda);
+        if let Architecture::Mlp(mlp) = &saved.model.architecture {
+            c.check("--code-dim", self.code_dim, mlp.code_dim);
+        }
         if let Some(loss) = self
             .loss
             .filter(|l| l.reconstruction_loss() != saved.model.loss)
@@ -204,9 +211,29 @@ impl TrainArgs {
     }
 }
 
-/// `preset` with the input size, loss and standardisation of `saved`, as a run fits its preset
-/// to its data.
-fn sized_as(preset: CaeConfig, saved: &CaeConfig) -> CaeConfig {
+/// `preset` with `code_dim` code units where given (MLP presets only).
+fn with_code_dim(mut preset: CaeConfig, code_dim: Option<usize>) -> Result<CaeConfig> {
+    let Some(code_dim) = code_dim else {
+        return Ok(preset);
+    };
+    match &mut preset.architecture {
+        Architecture::Mlp(mlp) if code_dim > 0 => mlp.code_dim = code_dim,
+        Architecture::Mlp(_) => bail!("--code-dim must be at least 1"),
+        Architecture::Conv(_) => {
+            bail!("--code-dim applies to MLP presets; a conv preset's code is its last layer's output")
+        }
+    }
+    Ok(preset)
+}
+
+/// `preset` with the input size, code width, loss and standardisation of `saved`, as a run fits
+/// its preset to its data (`--code-dim` is checked on its own).
+fn sized_as(mut preset: CaeConfig, saved: &CaeConfig) -> CaeConfig {
+    if let (Architecture::Mlp(p), Architecture::Mlp(s)) =
+        (&mut preset.architecture, &saved.architecture)
+    {
+        p.code_dim = s.code_dim;
+    }
     CaeConfig {
         height: saved.height,
         width: saved.width,
@@ -315,7 +342,7 @@ pub fn run(args: TrainArgs, quiet: bool) -> Result<()> {
             let dataset = args.dataset();
             let source = parse_dataset(&dataset);
             let data_options = args.own.options(&source, train_config.seed)?;
-            let preset = args.preset().config()?;
+            let preset = with_code_dim(args.preset().config()?, args.code_dim)?;
             let out = args
                 .out
                 .clone()

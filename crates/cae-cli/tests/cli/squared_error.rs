@@ -1,6 +1,6 @@
 //! `train --loss mse` on real-valued data: the standardisation fitted on the training split and
 //! stored in config.json and the model file, metrics named after the loss, a model that learns,
-//! and a resume that keeps the loss.
+//! and a resume that keeps the loss and the code width (`--code-dim`).
 
 use std::path::Path;
 
@@ -62,7 +62,16 @@ fn mse_run_on_real_values_stores_its_standardisation_learns_and_resumes() {
     let out = train(
         &csv,
         &run,
-        &["--loss", "mse", "--test-fraction", "0.2", "--epochs", "12"],
+        &[
+            "--loss",
+            "mse",
+            "--code-dim",
+            "4",
+            "--test-fraction",
+            "0.2",
+            "--epochs",
+            "12",
+        ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
 
@@ -71,6 +80,7 @@ fn mse_run_on_real_values_stores_its_standardisation_learns_and_resumes() {
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["model"]["loss"], "mse");
+    assert_eq!(config["model"]["architecture"]["code_dim"], 4);
     let mean: Vec<f64> =
         serde_json::from_value(config["model"]["standardisation"]["mean"].clone()).unwrap();
     let scale: Vec<f64> =
@@ -105,14 +115,13 @@ fn mse_run_on_real_values_stores_its_standardisation_learns_and_resumes() {
         args.extend_from_slice(extra);
         cli(&args)
     };
-    let out = resume(&["--loss", "bce", "--epochs", "13"]);
+    let out = resume(&["--loss", "bce", "--code-dim", "5", "--epochs", "13"]);
     assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("--loss bce (the run's is mse)"),
-        "{}",
-        stderr(&out)
-    );
-    let out = resume(&["--loss", "mse", "--epochs", "13"]);
+    let err = stderr(&out);
+    assert!(err.contains("--loss bce (the run's is mse)"), "{err}");
+    assert!(err.contains("--code-dim 5 (the run's is 4)"), "{err}");
+    let same = ["--loss", "mse", "--code-dim", "4", "--preset", "small"];
+    let out = resume(&[&same[..], &["--epochs", "13"]].concat());
     assert!(out.status.success(), "{}", stderr(&out));
     let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     assert_eq!(column(&metrics, "test_mse").len(), 13);
@@ -131,5 +140,26 @@ fn real_values_under_bce_point_to_the_squared_error() {
         err.contains("readings.csv") && err.contains("--loss mse"),
         "{err}"
     );
+    assert!(!run.exists());
+}
+
+#[test]
+fn code_dim_of_a_conv_preset_is_refused_before_any_data_is_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let out = cli(&[
+        "train",
+        "--preset",
+        "conv",
+        "--code-dim",
+        "4",
+        "--dataset",
+        s(&tmp.path().join("missing")),
+        "--out",
+        s(&run),
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("--code-dim applies to MLP presets"), "{err}");
     assert!(!run.exists());
 }
