@@ -85,6 +85,7 @@ pub mod sparse;
 #[cfg(not(feature = "bench"))]
 mod sparse;
 mod stack;
+mod subnormals;
 mod tangents;
 
 pub use activation::Activation;
@@ -113,3 +114,4 @@ pub use model::{ContractiveAutoencoder, Loss, StepOutput, AUTOGRAD_ROWS_PER_PASS
 pub use params::{param_count, param_specs, ParamSpec};
 pub use reconstruction::{ReconstructionLoss, Standardisation};
 pub use stack::{layer_on_codes, stack_models};
+pub use subnormals::{flush_subnormals, flush_subnormals_on_this_thread};
