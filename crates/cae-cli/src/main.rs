@@ -9,9 +9,12 @@ mod finetune;
 mod logging;
 mod outputs;
 mod own_data;
+mod per_sample;
 mod progress;
 mod reconstruct;
+mod rows_out;
 mod stack;
+mod tabular;
 mod train;
 mod values;
 mod weights;
@@ -67,7 +70,8 @@ enum Command {
     Presets,
     /// Reconstruct your own digit images (PNG/JPEG) with a trained model (built-in by default).
     Reconstruct(reconstruct::ReconstructArgs),
-    /// Encode digit images into the model's codes (JSON, CSV or NumPy .npy), for use as features.
+    /// Encode digit images, or the rows of a .npy or CSV file, into the model's codes (JSON, CSV or
+    /// NumPy .npy), for use as features; --scores adds per-sample anomaly scores.
     Encode(encode::EncodeArgs),
     /// Measure a trained model: reconstruction, contraction, Jacobian spectrum, linear-probe
     /// accuracy of its codes, tangents; several models side by side.

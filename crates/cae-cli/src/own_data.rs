@@ -10,15 +10,13 @@ use cae_data::{DatasetSource, SampleShape, TestSplit};
 use cae_train::{DataOptions, TestSource};
 use clap::Args;
 
+use crate::tabular::TableArgs;
+
 /// The flags; each fits some kinds of dataset only, which [`OwnDataArgs::options`] checks.
 #[derive(Debug, Clone, Args)]
 pub struct OwnDataArgs {
-    /// Labels of a .npy dataset: a .npy file with one integer per sample.
-    #[arg(long, value_name = "FILE.npy")]
-    pub labels: Option<PathBuf>,
-    /// The column of a CSV dataset that holds the labels, by its header name.
-    #[arg(long, value_name = "NAME")]
-    pub label_column: Option<String>,
+    #[command(flatten)]
+    pub table: TableArgs,
     /// Read an image folder as grey (1) or colour (3) images (default: as the first image is).
     #[arg(long, value_parser = ["1", "3"])]
     pub channels: Option<String>,
@@ -46,8 +44,8 @@ fn parse_size(s: &str) -> Result<(usize, usize), String> {
 impl OwnDataArgs {
     /// Whether any of these flags was given.
     pub fn any_given(&self) -> bool {
-        self.labels.is_some()
-            || self.label_column.is_some()
+        self.table.labels.is_some()
+            || self.table.label_column.is_some()
             || self.channels.is_some()
             || self.size.is_some()
             || self.test_dataset.is_some()
@@ -61,12 +59,12 @@ impl OwnDataArgs {
         let kind_flags: [(&str, bool, bool); 4] = [
             (
                 "--labels",
-                self.labels.is_some(),
+                self.table.labels.is_some(),
                 matches!(source, DatasetSource::Npy(_)),
             ),
             (
                 "--label-column",
-                self.label_column.is_some(),
+                self.table.label_column.is_some(),
                 matches!(source, DatasetSource::Csv(_)),
             ),
             (
@@ -98,8 +96,12 @@ impl OwnDataArgs {
             ),
         };
         Ok(DataOptions {
-            labels: self.labels.as_deref().map(|p| canonical_path(p).into()),
-            label_column: self.label_column.clone(),
+            labels: self
+                .table
+                .labels
+                .as_deref()
+                .map(|p| canonical_path(p).into()),
+            label_column: self.table.label_column.clone(),
             channels: self.channels.as_deref().and_then(|c| c.parse().ok()),
             size: self.size,
             test,
