@@ -10,3 +10,4 @@ mod own_data;
 mod pipeline;
 mod published_weights;
 mod resume;
+mod tables;
