@@ -12,6 +12,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::data::DataArgs;
+use crate::own_data::{self, OwnDataArgs};
 use crate::values::DeviceChoice;
 use crate::weights::{ModelSource, WEIGHTS_HELP};
 
@@ -26,6 +27,12 @@ the unit sphere; the encoder Jacobian's singular values averaged over test point
 saturated sigmoid code units; and the test accuracy of a logistic-regression probe trained on the \
 training set's codes, beside the same probe on raw pixels.
 
+A dataset of your own (--dataset an image folder, a .npy array or a CSV table) is read as \
+`train` reads it: --test-dataset PATH or --test-fraction F (drawn with --seed; pass the run's \
+seed to get its test split) gives the test set, the rest is the probe's training set. The \
+probes need labels (class folders, --labels, --label-column) and are skipped without them; \
+tangent pictures need grey images and are skipped for features and colour images.
+
 Compare models by repeating --weights, e.g. a CAE against the same preset trained with --lambda 0:
   cae-cli eval --weights runs/cae/model.safetensors --weights runs/ae/model.safetensors --plots eval/")]
 pub struct EvalArgs {
@@ -35,6 +42,8 @@ pub struct EvalArgs {
     weights: Vec<PathBuf>,
     #[command(flatten)]
     data: DataArgs,
+    #[command(flatten)]
+    own: OwnDataArgs,
     /// Evaluate on the first N test images only.
     #[arg(long, value_name = "N")]
     test_limit: Option<usize>,
@@ -62,7 +71,7 @@ pub struct EvalArgs {
     /// Leading tangents drawn per digit.
     #[arg(long, default_value_t = analysis::DEFAULT_TANGENTS_PER_DIGIT)]
     tangents: usize,
-    /// Seed of the random directions.
+    /// Seed of the random directions, and of the split --test-fraction draws.
     #[arg(long, default_value_t = EvalOptions::default().seed)]
     seed: u64,
     /// Print the results as JSON instead of a table.
@@ -146,24 +155,35 @@ pub fn run(args: EvalArgs, quiet: bool) -> Result<()> {
         Some(n) => d.take(n),
         None => d,
     };
-    let test = limit(args.data.load(Split::Test, !quiet)?, args.test_limit);
-    let train = if options.probe_epochs > 0 {
-        Some(limit(
-            args.data.load(Split::Train, !quiet)?,
-            args.train_limit,
-        ))
-    } else {
-        None
+    let (train, test) = load(&args, options.probe_epochs > 0, quiet)?;
+    let test = limit(test, args.test_limit);
+    let mut train = train.map(|t| limit(t, args.train_limit));
+    if !train
+        .as_ref()
+        .is_none_or(|t| t.is_labelled() && test.is_labelled())
+    {
+        tracing::info!(
+            "{} has no labels: the linear probes are skipped",
+            args.data.dataset
+        );
+        train = None;
+    }
+    let options = EvalOptions {
+        probe_epochs: if train.is_some() {
+            options.probe_epochs
+        } else {
+            0
+        },
+        ..options
     };
     for ((model, name), source) in models.iter().zip(&names).zip(&sources) {
         if model.input_dim() != test.image_dim() {
             bail!(
-                "model `{name}` ({}) takes {} inputs per image, but {} images are {}x{} = {} pixels; evaluate it on the dataset it was trained on",
+                "model `{name}` ({}) takes {} inputs per sample, but the samples of {} are {} = {} values; evaluate it on the dataset it was trained on",
                 source.name(),
                 model.input_dim(),
                 args.data.dataset,
-                test.rows(),
-                test.cols(),
+                test.shape(),
                 test.image_dim()
             );
         }
@@ -229,6 +249,28 @@ pub fn run(args: EvalArgs, quiet: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The test set, and the training set when `with_train` (the probes'): a named dataset's or IDX
+/// directory's own splits, or one's own data split as the `--test-dataset`/`--test-fraction`
+/// flags say (drawn with `--seed`).
+fn load(args: &EvalArgs, with_train: bool, quiet: bool) -> Result<(Option<Dataset>, Dataset)> {
+    let source = &args.data.dataset;
+    if source.has_test_split() && !args.own.any_given() {
+        let test = args.data.load(Split::Test, !quiet)?;
+        let train = match with_train {
+            true => Some(args.data.load(Split::Train, !quiet)?),
+            false => None,
+        };
+        return Ok((train, test));
+    }
+    let opts = args.own.options(source, args.seed)?;
+    let data = DataArgs {
+        dataset: own_data::apply(source.clone(), &opts),
+        ..args.data.clone()
+    };
+    let split = data.load_train_test(&own_data::test_split(&opts), !quiet)?;
+    Ok((with_train.then_some(split.train), split.test))
 }
 
 /// Short, distinct names for the table's columns: a run directory's name for its
@@ -304,7 +346,14 @@ fn write_plots(
         &dir.join("spectrum.png"),
         "Singular values of the encoder Jacobian",
     )?;
-    if args.tangent_digits > 0 && args.tangents > 0 {
+    let grey = test.shape().channels() == Some(1);
+    if !grey && args.tangent_digits > 0 && args.tangents > 0 {
+        tracing::info!(
+            "the samples are {}, not grey images: no tangent pictures",
+            test.shape()
+        );
+    }
+    if grey && args.tangent_digits > 0 && args.tangents > 0 {
         let digits = one_per_class(test, args.tangent_digits);
         for (model, out) in models.iter().zip(&output.models) {
             // Each figure row: the test digit, then its leading tangents (grey = 0).
@@ -312,8 +361,7 @@ fn write_plots(
                 .iter()
                 .map(|&i| {
                     let x = test.to_tensor(i..i + 1, device)?;
-                    let mut row: Vec<f32> =
-                        test.image(i).iter().map(|&p| p as f32 / 255.0).collect();
+                    let mut row = test.sample_f32(i);
                     for t in analysis::leading_tangents(model, &x, args.tangents)? {
                         row.extend(analysis::tangent_to_image(&t));
                     }

@@ -7,6 +7,7 @@ mod helpers;
 mod messages;
 mod mnist_encode;
 mod own_data;
+mod own_eval;
 mod pipeline;
 mod published_weights;
 mod resume;

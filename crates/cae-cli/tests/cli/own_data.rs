@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::helpers::{cli, s, stderr, stdout};
 
 /// `train` for one epoch of the small preset on the CPU, with `extra` flags.
-fn train(dataset: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+pub(crate) fn train(dataset: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec![
         "train",
         "--dataset",
@@ -34,7 +34,7 @@ fn config(run: &Path) -> serde_json::Value {
 }
 
 /// Two classes of `n` grey 6×5 PNG images each: a bright left half, or a bright right half.
-fn write_png_folder(dir: &Path, n: usize) {
+pub(crate) fn write_png_folder(dir: &Path, n: usize) {
     for (class, left) in [("left", true), ("right", false)] {
         std::fs::create_dir_all(dir.join(class)).unwrap();
         for i in 0..n {

@@ -26,7 +26,7 @@ fn pattern_row(i: usize) -> Vec<f32> {
 }
 
 /// A CSV with a header `a..h,kind`: rows given, each with its label.
-fn write_csv(path: &Path, rows: &[(Vec<f32>, &str)]) {
+pub(crate) fn write_csv(path: &Path, rows: &[(Vec<f32>, &str)]) {
     let mut text = String::from("a,b,c,d,e,f,g,h,kind\n");
     for (row, label) in rows {
         let cells: Vec<String> = row.iter().map(|v| v.to_string()).collect();
@@ -35,14 +35,14 @@ fn write_csv(path: &Path, rows: &[(Vec<f32>, &str)]) {
     std::fs::write(path, text).unwrap();
 }
 
-fn training_rows(n: usize) -> Vec<(Vec<f32>, &'static str)> {
+pub(crate) fn training_rows(n: usize) -> Vec<(Vec<f32>, &'static str)> {
     (0..n)
         .map(|i| (pattern_row(i), if i % 2 == 0 { "up" } else { "down" }))
         .collect()
 }
 
 /// Trains the small preset on 160 rows of the two patterns; returns the model file.
-fn trained_model(dir: &Path) -> PathBuf {
+pub(crate) fn trained_model(dir: &Path) -> PathBuf {
     let csv = dir.join("train.csv");
     write_csv(&csv, &training_rows(160));
     let run = dir.join("run");
