@@ -10,6 +10,7 @@ mod logging;
 mod outputs;
 mod own_data;
 mod per_sample;
+mod presets;
 mod progress;
 mod reconstruct;
 mod rows_out;
@@ -66,8 +67,8 @@ struct Cli {
 enum Command {
     /// Train a CAE (MNIST by default; downloads it on first use).
     Train(train::TrainArgs),
-    /// List the model presets.
-    Presets,
+    /// List the model presets (with --dataset: which fit that data, and why not).
+    Presets(presets::PresetsArgs),
     /// Reconstruct your own digit images (PNG/JPEG) with a trained model (built-in by default).
     Reconstruct(reconstruct::ReconstructArgs),
     /// Encode digit images, or the rows of a .npy or CSV file, into the model's codes (JSON, CSV or
@@ -94,17 +95,7 @@ fn main() -> std::process::ExitCode {
         Command::Eval(args) => eval::run(args, cli.quiet),
         Command::Finetune(args) => finetune::run(args, cli.quiet),
         Command::Classify(args) => classify::run(args),
-        Command::Presets => {
-            for (name, about) in cae_core::PRESETS {
-                let mark = if name == cae_core::DEFAULT_PRESET {
-                    " (default)"
-                } else {
-                    ""
-                };
-                println!("{name:<18} {about}{mark}");
-            }
-            Ok(())
-        }
+        Command::Presets(args) => presets::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -12,9 +12,10 @@ use clap::Args;
 
 use crate::tabular::TableArgs;
 
-/// The flags; each fits some kinds of dataset only, which [`OwnDataArgs::options`] checks.
+/// How a dataset of one's own is read (for `presets --dataset` too); each flag fits some kinds
+/// of dataset only, which [`ReadArgs::check`] checks.
 #[derive(Debug, Clone, Args)]
-pub struct OwnDataArgs {
+pub struct ReadArgs {
     #[command(flatten)]
     pub table: TableArgs,
     /// Read an image folder as grey (1) or colour (3) images (default: as the first image is).
@@ -23,6 +24,13 @@ pub struct OwnDataArgs {
     /// Resize every image of an image folder to HxW pixels (default: the first image's size).
     #[arg(long, value_name = "HxW", value_parser = parse_size)]
     pub size: Option<(usize, usize)>,
+}
+
+/// The reading flags and the test split of a dataset of one's own.
+#[derive(Debug, Clone, Args)]
+pub struct OwnDataArgs {
+    #[command(flatten)]
+    pub read: ReadArgs,
     /// The test set: a second dataset of the same kind (image folder, .npy or .csv file).
     #[arg(long, value_name = "PATH", conflicts_with = "test_fraction")]
     pub test_dataset: Option<PathBuf>,
@@ -41,21 +49,17 @@ fn parse_size(s: &str) -> Result<(usize, usize), String> {
     }
 }
 
-impl OwnDataArgs {
+impl ReadArgs {
     /// Whether any of these flags was given.
     pub fn any_given(&self) -> bool {
         self.table.labels.is_some()
             || self.table.label_column.is_some()
             || self.channels.is_some()
             || self.size.is_some()
-            || self.test_dataset.is_some()
-            || self.test_fraction.is_some()
     }
 
-    /// The run's record of these flags for `source`, whose test fraction is drawn with `seed`;
-    /// refuses flags that do not fit the kind of `source`, and a source without a test split of
-    /// its own given none.
-    pub fn options(&self, source: &DatasetSource, seed: u64) -> Result<DataOptions> {
+    /// Refuses flags that do not fit the kind of `source`.
+    pub fn check(&self, source: &DatasetSource) -> Result<()> {
         let kind_flags: [(&str, bool, bool); 4] = [
             (
                 "--labels",
@@ -83,6 +87,42 @@ impl OwnDataArgs {
                 bail!("{flag} does not apply to the dataset {source}");
             }
         }
+        Ok(())
+    }
+
+    /// These flags as a run records them, with the test split `test`.
+    fn data_options(&self, test: Option<TestSource>) -> DataOptions {
+        DataOptions {
+            labels: self
+                .table
+                .labels
+                .as_deref()
+                .map(|p| canonical_path(p).into()),
+            label_column: self.table.label_column.clone(),
+            channels: self.channels.as_deref().and_then(|c| c.parse().ok()),
+            size: self.size,
+            test,
+        }
+    }
+
+    /// `source` read as these flags say (checked to fit it first).
+    pub fn apply(&self, source: DatasetSource) -> Result<DatasetSource> {
+        self.check(&source)?;
+        Ok(apply(source, &self.data_options(None)))
+    }
+}
+
+impl OwnDataArgs {
+    /// Whether any of these flags was given.
+    pub fn any_given(&self) -> bool {
+        self.read.any_given() || self.test_dataset.is_some() || self.test_fraction.is_some()
+    }
+
+    /// The run's record of these flags for `source`, whose test fraction is drawn with `seed`;
+    /// refuses flags that do not fit the kind of `source`, and a source without a test split of
+    /// its own given none.
+    pub fn options(&self, source: &DatasetSource, seed: u64) -> Result<DataOptions> {
+        self.read.check(source)?;
         let test = match (&self.test_dataset, self.test_fraction) {
             (Some(path), _) => Some(TestSource::Dataset {
                 path: canonical_path(path),
@@ -95,17 +135,7 @@ impl OwnDataArgs {
                  e.g. 0.2, drawn with --seed)"
             ),
         };
-        Ok(DataOptions {
-            labels: self
-                .table
-                .labels
-                .as_deref()
-                .map(|p| canonical_path(p).into()),
-            label_column: self.table.label_column.clone(),
-            channels: self.channels.as_deref().and_then(|c| c.parse().ok()),
-            size: self.size,
-            test,
-        })
+        Ok(self.read.data_options(test))
     }
 }
 
@@ -199,7 +229,15 @@ pub fn fit_model(model: CaeConfig, shape: SampleShape) -> Result<CaeConfig> {
         width,
         ..model
     };
-    model.validate()?;
+    if let Err(e) = model.validate() {
+        if matches!(model.architecture, Architecture::Mlp(_)) {
+            return Err(e.into());
+        }
+        bail!(
+            "{e}: this convolutional preset does not take {height}×{width} images\n  hint: resize them \
+             with --size (28x28 fits), or pick an MLP preset (see `cae-cli presets`)"
+        );
+    }
     Ok(model)
 }
 

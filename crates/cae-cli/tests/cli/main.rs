@@ -8,6 +8,7 @@ mod messages;
 mod mnist_encode;
 mod own_data;
 mod own_eval;
+mod own_presets;
 mod pipeline;
 mod published_weights;
 mod resume;
