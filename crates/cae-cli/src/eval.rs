@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use cae_core::ContractiveAutoencoder;
-use cae_data::{Dataset, Split};
+use cae_data::Dataset;
 use cae_train::analysis::{self, EvalOptions, EvalReport, ProbeReport};
 use cae_train::figures;
 use clap::Args;
@@ -155,7 +155,8 @@ pub fn run(args: EvalArgs, quiet: bool) -> Result<()> {
         Some(n) => d.take(n),
         None => d,
     };
-    let (train, test) = load(&args, options.probe_epochs > 0, quiet)?;
+    let with_train = options.probe_epochs > 0;
+    let (train, test) = own_data::load_split(&args.data, &args.own, args.seed, with_train, quiet)?;
     let test = limit(test, args.test_limit);
     let mut train = train.map(|t| limit(t, args.train_limit));
     if !train
@@ -249,28 +250,6 @@ pub fn run(args: EvalArgs, quiet: bool) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The test set, and the training set when `with_train` (the probes'): a named dataset's or IDX
-/// directory's own splits, or one's own data split as the `--test-dataset`/`--test-fraction`
-/// flags say (drawn with `--seed`).
-fn load(args: &EvalArgs, with_train: bool, quiet: bool) -> Result<(Option<Dataset>, Dataset)> {
-    let source = &args.data.dataset;
-    if source.has_test_split() && !args.own.any_given() {
-        let test = args.data.load(Split::Test, !quiet)?;
-        let train = match with_train {
-            true => Some(args.data.load(Split::Train, !quiet)?),
-            false => None,
-        };
-        return Ok((train, test));
-    }
-    let opts = args.own.options(source, args.seed)?;
-    let data = DataArgs {
-        dataset: own_data::apply(source.clone(), &opts),
-        ..args.data.clone()
-    };
-    let split = data.load_train_test(&own_data::test_split(&opts), !quiet)?;
-    Ok((with_train.then_some(split.train), split.test))
 }
 
 /// Short, distinct names for the table's columns: a run directory's name for its

@@ -1,15 +1,16 @@
-//! `train`'s flags for a dataset of one's own (`--labels`, `--label-column`, `--channels`,
-//! `--size`, `--test-dataset`, `--test-fraction`), checked once into the run's recorded
-//! `DataOptions`; and what such data needs before training: its reading options applied to the
-//! source, a test split, values in [0, 1] for the BCE loss, and a model sized to its samples.
+//! The flags for a dataset of one's own (`--labels`, `--label-column`, `--channels`, `--size`,
+//! `--test-dataset`, `--test-fraction`; `train`, `eval`, `finetune`), checked once into a run's
+//! recorded `DataOptions`; and what such data needs: its reading options applied to the source,
+//! a test split, values in [0, 1] for the BCE loss, and a model sized to its samples.
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use cae_core::{Architecture, CaeConfig};
-use cae_data::{DatasetSource, SampleShape, TestSplit};
+use cae_data::{Dataset, DatasetSource, SampleShape, Split, TestSplit};
 use cae_train::{DataOptions, TestSource};
 use clap::Args;
 
+use crate::data::DataArgs;
 use crate::tabular::TableArgs;
 
 /// How a dataset of one's own is read (for `presets --dataset` too); each flag fits some kinds
@@ -137,6 +138,34 @@ impl OwnDataArgs {
         };
         Ok(self.read.data_options(test))
     }
+}
+
+/// The test set, and the training set when `with_train`, of `data`'s dataset: a named dataset's
+/// or IDX directory's own splits, or one's own data read and split as `own` says (a test fraction
+/// drawn with `seed`).
+pub fn load_split(
+    data: &DataArgs,
+    own: &OwnDataArgs,
+    seed: u64,
+    with_train: bool,
+    quiet: bool,
+) -> Result<(Option<Dataset>, Dataset)> {
+    let source = &data.dataset;
+    if source.has_test_split() && !own.any_given() {
+        let test = data.load(Split::Test, !quiet)?;
+        let train = match with_train {
+            true => Some(data.load(Split::Train, !quiet)?),
+            false => None,
+        };
+        return Ok((train, test));
+    }
+    let opts = own.options(source, seed)?;
+    let data = DataArgs {
+        dataset: apply(source.clone(), &opts),
+        ..data.clone()
+    };
+    let split = data.load_train_test(&test_split(&opts), !quiet)?;
+    Ok((with_train.then_some(split.train), split.test))
 }
 
 /// `source` read with the recorded options.

@@ -1,6 +1,8 @@
-//! `eval --dataset` on one's own data: a PNG class folder split by a seeded fraction, measured with
-//! probes and tangent pictures; a CSV table without labels, measured with the probes and the
-//! pictures skipped, each said in a log line; a model of another width refused.
+//! `eval --dataset` and `finetune --dataset` on one's own data: a PNG class folder split by a
+//! seeded fraction, measured with probes and tangent pictures; a CSV table without labels,
+//! measured with the probes and the pictures skipped, each said in a log line; a model of another
+//! width refused; fine-tuning on a labelled table, and refused without labels or with a
+//! validation split as large as the data.
 
 use crate::helpers::{cli, s, stderr, stdout};
 use crate::own_data::{train, write_png_folder};
@@ -103,4 +105,47 @@ fn evaluates_an_unlabelled_table_skipping_probes_and_pictures_and_refuses_other_
     let out = eval(&["--weights", s(&model), "--dataset", s(&table)]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("--test-fraction"), "{}", stderr(&out));
+}
+
+#[test]
+fn finetunes_on_a_labelled_table_and_refuses_unlabelled_or_too_small_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = trained_model(tmp.path());
+    let table = tmp.path().join("train.csv");
+    let classifier = tmp.path().join("classifier.safetensors");
+    let finetune = |extra: &[&str]| {
+        let mut args = vec!["finetune", "--weights", s(&model), "--dataset", s(&table)];
+        args.extend(["--test-fraction", "0.2", "--out", s(&classifier)]);
+        args.extend(["--epochs", "3", "--batch-size", "16", "--device", "cpu"]);
+        args.extend_from_slice(extra);
+        cli(&args)
+    };
+    let out = finetune(&["--label-column", "kind", "--validation", "32"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // 160 rows: 32 held out for the test, 32 of the rest for validation.
+    assert!(stdout(&out).contains("on 32 images"), "{}", stdout(&out));
+    assert!(classifier.is_file());
+    std::fs::remove_file(&classifier).unwrap();
+
+    let out = finetune(&["--label-column", "kind"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("--validation 10000") && err.contains("128 samples"),
+        "{err}"
+    );
+    let unlabelled = tmp.path().join("unlabelled.csv");
+    std::fs::write(&unlabelled, "0.1,0.2\n0.3,0.4\n0.5,0.6\n0.7,0.8\n0.9,1.0\n").unwrap();
+    let out = cli(&[
+        "finetune",
+        "--dataset",
+        s(&unlabelled),
+        "--test-fraction",
+        "0.2",
+        "--out",
+        s(&classifier),
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("needs labels"), "{}", stderr(&out));
+    assert!(!classifier.exists());
 }
