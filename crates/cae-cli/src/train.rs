@@ -252,7 +252,7 @@ fn preset_of(model: &CaeConfig) -> String {
 }
 
 /// A dataset as a run records it (`mnist`, `fashion-mnist`, or a directory), typed.
-fn parse_dataset(recorded: &str) -> DatasetSource {
+pub(crate) fn parse_dataset(recorded: &str) -> DatasetSource {
     match recorded.parse::<DatasetSource>() {
         Ok(source) => source,
         Err(never) => match never {},
@@ -332,7 +332,7 @@ pub fn run(args: TrainArgs, quiet: bool) -> Result<()> {
 }
 
 /// The training and test sets of a run's recorded dataset, checked for the BCE loss.
-fn load(
+pub(crate) fn load(
     args: &TrainArgs,
     dataset: &str,
     opts: &DataOptions,

@@ -2,7 +2,8 @@
 //! seeded fraction, measured with probes and tangent pictures; a CSV table without labels,
 //! measured with the probes and the pictures skipped, each said in a log line; a model of another
 //! width refused; fine-tuning on a labelled table, and refused without labels or with a
-//! validation split as large as the data.
+//! validation split as large as the data; a layer stacked on a model of a table (`train
+//! --stack-on`), its reading and split flags recorded, and a base of another width refused.
 
 use crate::helpers::{cli, s, stderr, stdout};
 use crate::own_data::{train, write_png_folder};
@@ -148,4 +149,71 @@ fn finetunes_on_a_labelled_table_and_refuses_unlabelled_or_too_small_data() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("needs labels"), "{}", stderr(&out));
     assert!(!classifier.exists());
+}
+
+#[test]
+fn stacks_a_layer_on_a_model_of_a_table_and_refuses_a_model_of_another_width() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = trained_model(tmp.path());
+    let table = tmp.path().join("train.csv");
+    let stack = |base: &str, out: &std::path::Path| {
+        cli(&[
+            "train",
+            "--stack-on",
+            base,
+            "--dataset",
+            s(&table),
+            "--label-column",
+            "kind",
+            "--test-fraction",
+            "0.2",
+            "--code-dim",
+            "16",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "16",
+            "--out",
+            s(out),
+            "--device",
+            "cpu",
+        ])
+    };
+    let run = tmp.path().join("stacked");
+    let out = stack(s(&model), &run);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("encoder 8 → 16"), "{}", stdout(&out));
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["data"]["label_column"], "kind");
+    assert_eq!(cfg["data"]["test"]["kind"], "fraction");
+    let codes = tmp.path().join("codes.npy");
+    let stacked = run.join("model.safetensors");
+    let out = cli(&[
+        "encode",
+        "-i",
+        s(&table),
+        "--label-column",
+        "kind",
+        "--weights",
+        s(&stacked),
+        "--format",
+        "npy",
+        "-o",
+        s(&codes),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bytes = std::fs::read(&codes).unwrap();
+    assert!(String::from_utf8_lossy(&bytes[..128]).contains("'shape': (160, 16)"));
+
+    let refused = tmp.path().join("refused");
+    let default = crate::helpers::default_model();
+    let out = stack(s(&default), &refused);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("784 inputs") && err.contains("8 features"),
+        "{err}"
+    );
+    assert!(!refused.exists());
 }
