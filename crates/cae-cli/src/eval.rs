@@ -123,14 +123,15 @@ pub fn run(args: EvalArgs, quiet: bool) -> Result<()> {
         bail!("--test-limit and --train-limit must be at least 1");
     }
     let device = args.device.open()?;
-    let (data, limit) = (&args.data, args.test_limit);
+    let load_test = || {
+        own_data::load_split(&args.data, &args.own, args.seed, false, quiet).map(|(_, test)| test)
+    };
     if crate::eval_classifier::run_if_classifiers(
         &args.weights,
-        data,
-        limit,
+        &load_test,
+        args.test_limit,
         args.json,
         &device,
-        quiet,
     )? {
         return Ok(());
     }

@@ -126,6 +126,19 @@ fn finetunes_on_a_labelled_table_and_refuses_unlabelled_or_too_small_data() {
     // 160 rows: 32 held out for the test, 32 of the rest for validation.
     assert!(stdout(&out).contains("on 32 images"), "{}", stdout(&out));
     assert!(classifier.is_file());
+    // eval measures the classifier on the same held-out rows (the same fraction and seed).
+    let mut args = vec!["eval", "--weights", s(&classifier), "--dataset", s(&table)];
+    args.extend([
+        "--label-column",
+        "kind",
+        "--test-fraction",
+        "0.2",
+        "--seed",
+        "42",
+    ]);
+    let out = cli(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("(32 images)"), "{}", stdout(&out));
     std::fs::remove_file(&classifier).unwrap();
 
     let out = finetune(&["--label-column", "kind"]);
