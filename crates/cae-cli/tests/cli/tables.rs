@@ -1,7 +1,8 @@
 //! `encode` and `reconstruct` on a `.npy` array or CSV table: one output row per input row, labels
 //! carried through, figures equal to the library's; `encode --scores` ranks a sample far from
-//! the training data above every training sample; wrong widths, missing files and outputs that
-//! are inputs refused with nothing written.
+//! the training data above every training sample, and gives an image the figures `reconstruct`
+//! reports for it; wrong widths, missing files and outputs that are inputs refused with nothing
+//! written.
 
 use std::path::{Path, PathBuf};
 
@@ -330,4 +331,36 @@ fn table_inputs_that_cannot_be_used_are_refused_with_nothing_written() {
     assert!(!png.exists());
     let names = crate::helpers::files_in(tmp.path());
     assert_eq!(names, ["narrow.csv"]);
+}
+
+#[test]
+fn image_scores_agree_with_reconstruct_on_the_same_digit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let digit = tmp.path().join("one.png");
+    crate::commands::write_gray_png(&digit);
+    let scores = tmp.path().join("scores.csv");
+    let out = cli(&["encode", "-i", s(&digit), "--scores", s(&scores)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (header, lines) = csv_rows(&scores);
+    assert_eq!(header, "file,reconstruction_loss,jacobian_frobenius");
+    assert_eq!(lines.len(), 1);
+    assert!(lines[0][0].ends_with("one.png"));
+    let figure = tmp.path().join("one.reconstruction.png");
+    let out = cli(&["reconstruct", "-i", s(&digit), "-o", s(&figure), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    // reconstruct reports f32 figures, one image at a time.
+    let (loss, jf) = (
+        lines[0][1].parse::<f64>().unwrap(),
+        lines[0][2].parse::<f64>().unwrap(),
+    );
+    let rel = |a: f64, b: f64| (a - b).abs() / b.abs();
+    assert!(
+        rel(loss, line["bce"].as_f64().unwrap()) < 1e-5,
+        "{loss} vs {line}"
+    );
+    assert!(
+        rel(jf, line["jacobian_frobenius"].as_f64().unwrap()) < 1e-5,
+        "{jf} vs {line}"
+    );
 }
