@@ -340,7 +340,7 @@ fn write_plots(
             let rows = digits
                 .iter()
                 .map(|&i| {
-                    let x = test.to_tensor(i..i + 1, device)?;
+                    let x = model.prepare_inputs(&test.to_tensor(i..i + 1, device)?)?;
                     let mut row = test.sample_f32(i);
                     for t in analysis::leading_tangents(model, &x, args.tangents)? {
                         row.extend(analysis::tangent_to_image(&t));

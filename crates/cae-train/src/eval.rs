@@ -64,8 +64,10 @@ impl SampleFigures<'_> {
 }
 
 /// Walks all of `data` in order, `batch_size` samples at a time, and hands `visit` each batch's
-/// per-sample BCE and `‖J‖²_F`: the one pass behind [`evaluate`] and
-/// [`crate::analysis::reconstruction_by_class`], each summing in its own (fixed) order.
+/// per-sample reconstruction loss (`bce`: the BCE for every model today) and `‖J‖²_F`, both at
+/// the batch mapped into the model's input space (`prepare_inputs`): the one pass behind
+/// [`evaluate`] and [`crate::analysis::reconstruction_by_class`], each summing in its own (fixed)
+/// order.
 pub(crate) fn for_each_sample_batch(
     model: &ContractiveAutoencoder,
     data: &Dataset,
@@ -75,8 +77,9 @@ pub(crate) fn for_each_sample_batch(
 ) -> Result<(), TrainError> {
     for batch in data.batches(batch_size, device) {
         let batch = batch?;
-        let bce = model.sample_bce(&batch.images)?;
-        let jacobian_sq_norm = cae_core::to_host_f64(&model.jacobian_sq_norm(&batch.images)?)?;
+        let x = model.prepare_inputs(&batch.images)?;
+        let bce = model.sample_reconstruction_loss(&x)?;
+        let jacobian_sq_norm = cae_core::to_host_f64(&model.jacobian_sq_norm(&x)?)?;
         visit(SampleFigures {
             labels: &batch.labels,
             bce,

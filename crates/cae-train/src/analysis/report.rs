@@ -2,7 +2,7 @@
 //! an [`EvalReport`] (what `cae-cli eval --json` writes).
 use cae_core::ContractiveAutoencoder;
 use cae_data::Dataset;
-use candle_core::Device;
+use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -77,7 +77,10 @@ pub fn analyse(
     opts: &EvalOptions,
     device: &Device,
 ) -> Result<EvalReport, TrainError> {
-    let first = |n: usize| test.to_tensor(0..n.min(test.len()), device);
+    // The first `n` test samples, in the model's input space.
+    let first = |n: usize| -> Result<Tensor, TrainError> {
+        Ok(model.prepare_inputs(&test.to_tensor(0..n.min(test.len()), device)?)?)
+    };
     let probe = match train {
         Some(train) if opts.probe_epochs > 0 => Some(probe_codes(
             model,
