@@ -1,10 +1,11 @@
 //! Digit images in, for the subcommands that run a model on a user's images (`reconstruct`,
 //! `encode`, `classify`): the inputs found (directories expanded), every one preprocessed and
-//! checked before any work, and the batch the model takes.
+//! checked before any work, and the batch (or dataset) the model takes.
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use cae_digit::{Digit, DigitLimits, PIXELS};
+use cae_data::{Dataset, SampleShape, Storage};
+use cae_digit::{Digit, DigitLimits, PIXELS, SIDE};
 use candle_core::{Device, Tensor};
 
 /// Suffix of the figures `reconstruct` writes; directory inputs skip files that end with it.
@@ -87,4 +88,17 @@ pub fn batch(digits: &[Digit], device: &Device) -> Result<Tensor> {
         .flat_map(|d| d.pixels.iter().copied())
         .collect();
     Ok(Tensor::from_vec(values, (digits.len(), PIXELS), device)?)
+}
+
+/// The digits as a dataset of 28×28 grey images, to run a model over in batches.
+pub fn dataset(digits: &[Digit]) -> Result<Dataset> {
+    let values: Vec<f32> = digits
+        .iter()
+        .flat_map(|d| d.pixels.iter().copied())
+        .collect();
+    Ok(Dataset::new(
+        Storage::F32(values),
+        SampleShape::grey(SIDE, SIDE),
+        None,
+    )?)
 }

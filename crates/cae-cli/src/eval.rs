@@ -5,13 +5,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use cae_core::ContractiveAutoencoder;
-use cae_data::{Dataset, Split};
+use cae_data::Dataset;
 use cae_train::analysis::{self, EvalOptions, EvalReport, ProbeReport};
 use cae_train::figures;
 use clap::Args;
 use serde::Serialize;
 
 use crate::data::DataArgs;
+use crate::own_data::{self, OwnDataArgs};
 use crate::values::DeviceChoice;
 use crate::weights::{ModelSource, WEIGHTS_HELP};
 
@@ -20,11 +21,17 @@ const TANGENT_SCALE: u32 = 4;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Metrics (Rifai et al. 2011): test BCE per pixel (overall and per class); mean ‖J(x)‖_F of the \
+Metrics (Rifai et al. 2011): the test reconstruction loss per value (BCE, or MSE for an MSE model; overall and per class); mean ‖J(x)‖_F of the \
 encoder over the test set; the contraction curve, mean ‖f(x) − f(x + r·u)‖ / r for u uniform on \
 the unit sphere; the encoder Jacobian's singular values averaged over test points; the share of \
 saturated sigmoid code units; and the test accuracy of a logistic-regression probe trained on the \
 training set's codes, beside the same probe on raw pixels.
+
+A dataset of your own (--dataset an image folder, a .npy array or a CSV table) is read as \
+`train` reads it: --test-dataset PATH or --test-fraction F (drawn with --seed; pass the run's \
+seed to get its test split) gives the test set, the rest is the probe's training set. The \
+probes need labels (class folders, --labels, --label-column) and are skipped without them; \
+tangent pictures need grey images and are skipped for features and colour images.
 
 Compare models by repeating --weights, e.g. a CAE against the same preset trained with --lambda 0:
   cae-cli eval --weights runs/cae/model.safetensors --weights runs/ae/model.safetensors --plots eval/")]
@@ -35,6 +42,8 @@ pub struct EvalArgs {
     weights: Vec<PathBuf>,
     #[command(flatten)]
     data: DataArgs,
+    #[command(flatten)]
+    own: OwnDataArgs,
     /// Evaluate on the first N test images only.
     #[arg(long, value_name = "N")]
     test_limit: Option<usize>,
@@ -62,7 +71,7 @@ pub struct EvalArgs {
     /// Leading tangents drawn per digit.
     #[arg(long, default_value_t = analysis::DEFAULT_TANGENTS_PER_DIGIT)]
     tangents: usize,
-    /// Seed of the random directions.
+    /// Seed of the random directions, and of the split --test-fraction draws.
     #[arg(long, default_value_t = EvalOptions::default().seed)]
     seed: u64,
     /// Print the results as JSON instead of a table.
@@ -114,14 +123,15 @@ pub fn run(args: EvalArgs, quiet: bool) -> Result<()> {
         bail!("--test-limit and --train-limit must be at least 1");
     }
     let device = args.device.open()?;
-    let (data, limit) = (&args.data, args.test_limit);
+    let load_test = || {
+        own_data::load_split(&args.data, &args.own, args.seed, false, quiet).map(|(_, test)| test)
+    };
     if crate::eval_classifier::run_if_classifiers(
         &args.weights,
-        data,
-        limit,
+        &load_test,
+        args.test_limit,
         args.json,
         &device,
-        quiet,
     )? {
         return Ok(());
     }
@@ -146,24 +156,36 @@ pub fn run(args: EvalArgs, quiet: bool) -> Result<()> {
         Some(n) => d.take(n),
         None => d,
     };
-    let test = limit(args.data.load(Split::Test, !quiet)?, args.test_limit);
-    let train = if options.probe_epochs > 0 {
-        Some(limit(
-            args.data.load(Split::Train, !quiet)?,
-            args.train_limit,
-        ))
-    } else {
-        None
+    let with_train = options.probe_epochs > 0;
+    let (train, test) = own_data::load_split(&args.data, &args.own, args.seed, with_train, quiet)?;
+    let test = limit(test, args.test_limit);
+    let mut train = train.map(|t| limit(t, args.train_limit));
+    if !train
+        .as_ref()
+        .is_none_or(|t| t.is_labelled() && test.is_labelled())
+    {
+        tracing::info!(
+            "{} has no labels: the linear probes are skipped",
+            args.data.dataset
+        );
+        train = None;
+    }
+    let options = EvalOptions {
+        probe_epochs: if train.is_some() {
+            options.probe_epochs
+        } else {
+            0
+        },
+        ..options
     };
     for ((model, name), source) in models.iter().zip(&names).zip(&sources) {
         if model.input_dim() != test.image_dim() {
             bail!(
-                "model `{name}` ({}) takes {} inputs per image, but {} images are {}x{} = {} pixels; evaluate it on the dataset it was trained on",
+                "model `{name}` ({}) takes {} inputs per sample, but the samples of {} are {} = {} values; evaluate it on the dataset it was trained on",
                 source.name(),
                 model.input_dim(),
                 args.data.dataset,
-                test.rows(),
-                test.cols(),
+                test.shape(),
                 test.image_dim()
             );
         }
@@ -304,16 +326,22 @@ fn write_plots(
         &dir.join("spectrum.png"),
         "Singular values of the encoder Jacobian",
     )?;
-    if args.tangent_digits > 0 && args.tangents > 0 {
+    let grey = test.shape().channels() == Some(1);
+    if !grey && args.tangent_digits > 0 && args.tangents > 0 {
+        tracing::info!(
+            "the samples are {}, not grey images: no tangent pictures",
+            test.shape()
+        );
+    }
+    if grey && args.tangent_digits > 0 && args.tangents > 0 {
         let digits = one_per_class(test, args.tangent_digits);
         for (model, out) in models.iter().zip(&output.models) {
             // Each figure row: the test digit, then its leading tangents (grey = 0).
             let rows = digits
                 .iter()
                 .map(|&i| {
-                    let x = test.to_tensor(i..i + 1, device)?;
-                    let mut row: Vec<f32> =
-                        test.image(i).iter().map(|&p| p as f32 / 255.0).collect();
+                    let x = model.prepare_inputs(&test.to_tensor(i..i + 1, device)?)?;
+                    let mut row = test.sample_f32(i);
                     for t in analysis::leading_tangents(model, &x, args.tangents)? {
                         row.extend(analysis::tangent_to_image(&t));
                     }

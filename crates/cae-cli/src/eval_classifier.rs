@@ -3,11 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use cae_data::Split;
+use cae_data::Dataset;
 use candle_core::{DType, Device};
 use serde::Serialize;
-
-use crate::data::DataArgs;
 
 #[derive(Debug, Serialize)]
 struct ClassifierReport {
@@ -24,14 +22,13 @@ fn is_classifier_file(path: &Path) -> bool {
 }
 
 /// Evaluates `weights` when they are all classifier files and returns true; returns false
-/// when none is (they are autoencoders, for the ordinary `eval`).
+/// when none is (they are autoencoders, for the ordinary `eval`). `load_test` reads the test set.
 pub fn run_if_classifiers(
     weights: &[PathBuf],
-    data: &DataArgs,
+    load_test: &dyn Fn() -> Result<Dataset>,
     test_limit: Option<usize>,
     json: bool,
     device: &Device,
-    quiet: bool,
 ) -> Result<bool> {
     let classifiers = weights.iter().filter(|p| is_classifier_file(p)).count();
     if classifiers == 0 {
@@ -48,7 +45,10 @@ pub fn run_if_classifiers(
                 .with_context(|| format!("cannot load the classifier {}", p.display()))
         })
         .collect::<Result<Vec<_>>>()?;
-    let test = data.load(Split::Test, !quiet)?;
+    let test = load_test()?;
+    if !test.is_labelled() {
+        bail!("the test set has no labels: a classifier's test error needs them (class subfolders, --labels, --label-column)");
+    }
     let test = match test_limit {
         Some(n) => test.take(n),
         None => test,

@@ -3,12 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use cae_data::Split;
 use cae_train::{error_rate, finetune, FinetuneConfig, TangentProp};
 use candle_core::DType;
 use clap::Args;
 
 use crate::data::DataArgs;
+use crate::own_data::{self, OwnDataArgs};
 use crate::values::{DeviceChoice, Preset};
 use crate::weights::{DEFAULT_MODEL, DEFAULT_MODEL_NAME};
 
@@ -18,7 +18,11 @@ The validation split (the last --validation training images) chooses the epoch t
 the test set is measured once, at the end, on the kept weights. With --tangent-prop the \
 classifier is the Manifold Tangent Classifier (Rifai et al., NIPS 2011): the pretrained \
 encoder's --tangents leading Jacobian directions at each training image are found first (kept in \
-memory: images × tangents × 784 × 4 bytes), and the output's change along them is penalised.")]
+memory: images × tangents × 784 × 4 bytes), and the output's change along them is penalised.
+
+A labelled dataset of your own (--dataset a class folder, a .npy with --labels, a CSV with \
+--label-column) is read as `train` reads it; --test-dataset or --test-fraction (drawn with \
+--seed) gives the test set, and --validation must be smaller than the rest.")]
 pub struct FinetuneArgs {
     /// The pretrained model (a model file written by `cae-cli train`, stacked or not; default:
     /// the model built into this binary).
@@ -66,6 +70,8 @@ pub struct FinetuneArgs {
     tangent_iterations: usize,
     #[command(flatten)]
     data: DataArgs,
+    #[command(flatten)]
+    own: OwnDataArgs,
     /// `auto`, `cpu`, `cuda`, `cuda:N` or `metal`.
     #[arg(long, default_value_t)]
     device: DeviceChoice,
@@ -110,8 +116,35 @@ pub fn run(args: FinetuneArgs, quiet: bool) -> Result<()> {
             cae_core::model_from_bytes(DEFAULT_MODEL, Path::new(DEFAULT_MODEL_NAME), &device)?
         }
     };
-    let train = args.data.load(Split::Train, !quiet)?;
-    let test = args.data.load(Split::Test, !quiet)?;
+    let (train, test) = own_data::load_split(&args.data, &args.own, args.seed, true, quiet)?;
+    // invariant: load_split returns the training set when asked for it.
+    let train = train.expect("the training set was asked for");
+    if !train.is_labelled() {
+        bail!(
+            "{}: fine-tuning needs labels and this dataset has none\n  hint: give them as class \
+             subfolders, --labels FILE.npy or --label-column NAME",
+            args.data.dataset
+        );
+    }
+    if base.config.input_dim() != train.image_dim() {
+        bail!(
+            "the pretrained model takes {} inputs, but the samples of {} are {} = {} values; fine-tune a model trained on this data",
+            base.config.input_dim(),
+            args.data.dataset,
+            train.shape(),
+            train.image_dim()
+        );
+    }
+    let usable = train.len().min(cfg.train_limit.unwrap_or(usize::MAX));
+    if cfg.validation >= usable {
+        bail!(
+            "--validation {} leaves nothing to train on: the training set of {} has {usable} samples{}\n  hint: pass a smaller --validation, e.g. {}",
+            cfg.validation,
+            args.data.dataset,
+            if usable < train.len() { " within --train-limit" } else { "" },
+            (usable / 5).max(1)
+        );
+    }
     let test = match args.test_limit {
         Some(n) => test.take(n),
         None => test,

@@ -9,9 +9,13 @@ mod finetune;
 mod logging;
 mod outputs;
 mod own_data;
+mod per_sample;
+mod presets;
 mod progress;
 mod reconstruct;
+mod rows_out;
 mod stack;
+mod tabular;
 mod train;
 mod values;
 mod weights;
@@ -63,11 +67,12 @@ struct Cli {
 enum Command {
     /// Train a CAE (MNIST by default; downloads it on first use).
     Train(train::TrainArgs),
-    /// List the model presets.
-    Presets,
+    /// List the model presets (with --dataset: which fit that data, and why not).
+    Presets(presets::PresetsArgs),
     /// Reconstruct your own digit images (PNG/JPEG) with a trained model (built-in by default).
     Reconstruct(reconstruct::ReconstructArgs),
-    /// Encode digit images into the model's codes (JSON, CSV or NumPy .npy), for use as features.
+    /// Encode digit images, or the rows of a .npy or CSV file, into the model's codes (JSON, CSV or
+    /// NumPy .npy), for use as features; --scores adds per-sample anomaly scores.
     Encode(encode::EncodeArgs),
     /// Measure a trained model: reconstruction, contraction, Jacobian spectrum, linear-probe
     /// accuracy of its codes, tangents; several models side by side.
@@ -93,17 +98,7 @@ fn main() -> std::process::ExitCode {
         Command::Eval(args) => eval::run(args, cli.quiet),
         Command::Finetune(args) => finetune::run(args, cli.quiet),
         Command::Classify(args) => classify::run(args),
-        Command::Presets => {
-            for (name, about) in cae_core::PRESETS {
-                let mark = if name == cae_core::DEFAULT_PRESET {
-                    " (default)"
-                } else {
-                    ""
-                };
-                println!("{name:<18} {about}{mark}");
-            }
-            Ok(())
-        }
+        Command::Presets(args) => presets::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

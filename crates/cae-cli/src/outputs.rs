@@ -1,5 +1,5 @@
 //! The files `reconstruct` and `encode` write: checked before any work (writable, never one of
-//! the inputs), then written all or none.
+//! the inputs, never one file named twice), then written all or none.
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -15,7 +15,14 @@ pub fn check(outputs: &[PathBuf], inputs: &[PathBuf], will_create: Option<&Path>
         .filter_map(|p| std::fs::canonicalize(p).ok())
         .collect();
     let mut dirs = HashSet::new();
+    let mut named = HashSet::new();
     for output in outputs {
+        if !named.insert(resolved_output(output)) {
+            bail!(
+                "{}: named twice as an output; give each output its own file (nothing was written)",
+                output.display()
+            );
+        }
         if output.is_dir() {
             bail!("{}: the output is a directory", output.display());
         }
@@ -40,6 +47,16 @@ pub fn check(outputs: &[PathBuf], inputs: &[PathBuf], will_create: Option<&Path>
         check_writable(&existing)?;
     }
     Ok(())
+}
+
+/// Where `output` will be, by whatever path it is named: its directory resolved, its name kept.
+fn resolved_output(output: &Path) -> PathBuf {
+    let dir = std::fs::canonicalize(parent_dir(output))
+        .unwrap_or_else(|_| parent_dir(output).to_path_buf());
+    match output.file_name() {
+        Some(name) => dir.join(name),
+        None => output.to_path_buf(),
+    }
 }
 
 fn nearest_existing(dir: &Path) -> Result<PathBuf> {

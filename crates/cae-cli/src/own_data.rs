@@ -1,30 +1,37 @@
-//! `train`'s flags for a dataset of one's own (`--labels`, `--label-column`, `--channels`,
-//! `--size`, `--test-dataset`, `--test-fraction`), checked once into the run's recorded
-//! `DataOptions`; and what such data needs before training: its reading options applied to the
-//! source, a test split, values in [0, 1] for the BCE loss, and a model sized to its samples.
+//! The flags for a dataset of one's own (`--labels`, `--label-column`, `--channels`, `--size`,
+//! `--test-dataset`, `--test-fraction`; `train`, `eval`, `finetune`), checked once into a run's
+//! recorded `DataOptions`; and what such data needs: its reading options applied to the source,
+//! a test split, values in [0, 1] for the BCE loss, and a model sized to its samples.
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use cae_core::{Architecture, CaeConfig, ReconstructionLoss};
-use cae_data::{DatasetSource, SampleShape, TestSplit};
+use cae_data::{Dataset, DatasetSource, SampleShape, Split, TestSplit};
 use cae_train::{DataOptions, TestSource};
 use clap::Args;
 
-/// The flags; each fits some kinds of dataset only, which [`OwnDataArgs::options`] checks.
+use crate::data::DataArgs;
+use crate::tabular::TableArgs;
+
+/// How a dataset of one's own is read (for `presets --dataset` too); each flag fits some kinds
+/// of dataset only, which [`ReadArgs::check`] checks.
 #[derive(Debug, Clone, Args)]
-pub struct OwnDataArgs {
-    /// Labels of a .npy dataset: a .npy file with one integer per sample.
-    #[arg(long, value_name = "FILE.npy")]
-    pub labels: Option<PathBuf>,
-    /// The column of a CSV dataset that holds the labels, by its header name.
-    #[arg(long, value_name = "NAME")]
-    pub label_column: Option<String>,
+pub struct ReadArgs {
+    #[command(flatten)]
+    pub table: TableArgs,
     /// Read an image folder as grey (1) or colour (3) images (default: as the first image is).
     #[arg(long, value_parser = ["1", "3"])]
     pub channels: Option<String>,
     /// Resize every image of an image folder to HxW pixels (default: the first image's size).
     #[arg(long, value_name = "HxW", value_parser = parse_size)]
     pub size: Option<(usize, usize)>,
+}
+
+/// The reading flags and the test split of a dataset of one's own.
+#[derive(Debug, Clone, Args)]
+pub struct OwnDataArgs {
+    #[command(flatten)]
+    pub read: ReadArgs,
     /// The test set: a second dataset of the same kind (image folder, .npy or .csv file).
     #[arg(long, value_name = "PATH", conflicts_with = "test_fraction")]
     pub test_dataset: Option<PathBuf>,
@@ -43,30 +50,26 @@ fn parse_size(s: &str) -> Result<(usize, usize), String> {
     }
 }
 
-impl OwnDataArgs {
+impl ReadArgs {
     /// Whether any of these flags was given.
     pub fn any_given(&self) -> bool {
-        self.labels.is_some()
-            || self.label_column.is_some()
+        self.table.labels.is_some()
+            || self.table.label_column.is_some()
             || self.channels.is_some()
             || self.size.is_some()
-            || self.test_dataset.is_some()
-            || self.test_fraction.is_some()
     }
 
-    /// The run's record of these flags for `source`, whose test fraction is drawn with `seed`;
-    /// refuses flags that do not fit the kind of `source`, and a source without a test split of
-    /// its own given none.
-    pub fn options(&self, source: &DatasetSource, seed: u64) -> Result<DataOptions> {
+    /// Refuses flags that do not fit the kind of `source`.
+    pub fn check(&self, source: &DatasetSource) -> Result<()> {
         let kind_flags: [(&str, bool, bool); 4] = [
             (
                 "--labels",
-                self.labels.is_some(),
+                self.table.labels.is_some(),
                 matches!(source, DatasetSource::Npy(_)),
             ),
             (
                 "--label-column",
-                self.label_column.is_some(),
+                self.table.label_column.is_some(),
                 matches!(source, DatasetSource::Csv(_)),
             ),
             (
@@ -85,6 +88,42 @@ impl OwnDataArgs {
                 bail!("{flag} does not apply to the dataset {source}");
             }
         }
+        Ok(())
+    }
+
+    /// These flags as a run records them, with the test split `test`.
+    fn data_options(&self, test: Option<TestSource>) -> DataOptions {
+        DataOptions {
+            labels: self
+                .table
+                .labels
+                .as_deref()
+                .map(|p| canonical_path(p).into()),
+            label_column: self.table.label_column.clone(),
+            channels: self.channels.as_deref().and_then(|c| c.parse().ok()),
+            size: self.size,
+            test,
+        }
+    }
+
+    /// `source` read as these flags say (checked to fit it first).
+    pub fn apply(&self, source: DatasetSource) -> Result<DatasetSource> {
+        self.check(&source)?;
+        Ok(apply(source, &self.data_options(None)))
+    }
+}
+
+impl OwnDataArgs {
+    /// Whether any of these flags was given.
+    pub fn any_given(&self) -> bool {
+        self.read.any_given() || self.test_dataset.is_some() || self.test_fraction.is_some()
+    }
+
+    /// The run's record of these flags for `source`, whose test fraction is drawn with `seed`;
+    /// refuses flags that do not fit the kind of `source`, and a source without a test split of
+    /// its own given none.
+    pub fn options(&self, source: &DatasetSource, seed: u64) -> Result<DataOptions> {
+        self.read.check(source)?;
         let test = match (&self.test_dataset, self.test_fraction) {
             (Some(path), _) => Some(TestSource::Dataset {
                 path: canonical_path(path),
@@ -97,14 +136,36 @@ impl OwnDataArgs {
                  e.g. 0.2, drawn with --seed)"
             ),
         };
-        Ok(DataOptions {
-            labels: self.labels.as_deref().map(|p| canonical_path(p).into()),
-            label_column: self.label_column.clone(),
-            channels: self.channels.as_deref().and_then(|c| c.parse().ok()),
-            size: self.size,
-            test,
-        })
+        Ok(self.read.data_options(test))
     }
+}
+
+/// The test set, and the training set when `with_train`, of `data`'s dataset: a named dataset's
+/// or IDX directory's own splits, or one's own data read and split as `own` says (a test fraction
+/// drawn with `seed`).
+pub fn load_split(
+    data: &DataArgs,
+    own: &OwnDataArgs,
+    seed: u64,
+    with_train: bool,
+    quiet: bool,
+) -> Result<(Option<Dataset>, Dataset)> {
+    let source = &data.dataset;
+    if source.has_test_split() && !own.any_given() {
+        let test = data.load(Split::Test, !quiet)?;
+        let train = match with_train {
+            true => Some(data.load(Split::Train, !quiet)?),
+            false => None,
+        };
+        return Ok((train, test));
+    }
+    let opts = own.options(source, seed)?;
+    let data = DataArgs {
+        dataset: apply(source.clone(), &opts),
+        ..data.clone()
+    };
+    let split = data.load_train_test(&test_split(&opts), !quiet)?;
+    Ok((with_train.then_some(split.train), split.test))
 }
 
 /// `source` read with the recorded options.
@@ -175,15 +236,25 @@ pub fn check_unit_interval(parts: &[&cae_data::Dataset], path: &str) -> Result<(
     )
 }
 
-/// `model` fitted to the training set `train`: sized to its samples (an MLP takes any number of
-/// values; a conv model grey images only) and trained with `loss`, with a standardisation fitted
-/// on `train` for the squared error.
-pub fn fit_model(
-    model: CaeConfig,
-    loss: ReconstructionLoss,
-    train: &cae_data::Dataset,
-) -> Result<CaeConfig> {
-    let shape = train.shape();
+/// `model` trained with `loss` on `train`: for the squared error, with a standardisation fitted
+/// on `train`.
+pub fn with_loss(model: CaeConfig, loss: ReconstructionLoss, train: &Dataset) -> Result<CaeConfig> {
+    let standardisation = match loss {
+        ReconstructionLoss::Bce => None,
+        ReconstructionLoss::Mse => Some(cae_train::fit_standardisation(train)?),
+    };
+    let model = CaeConfig {
+        loss,
+        standardisation,
+        ..model
+    };
+    model.validate()?;
+    Ok(model)
+}
+
+/// `model` sized to samples of `shape`: an MLP takes any number of values; a conv model grey
+/// images whose size its layers decode back.
+pub fn fit_model(model: CaeConfig, shape: SampleShape) -> Result<CaeConfig> {
     let (height, width) = match (&model.architecture, shape) {
         (Architecture::Mlp(_), shape) => (shape.height(), shape.dim() / shape.height()),
         (
@@ -199,18 +270,20 @@ pub fn fit_model(
              preset (see `cae-cli presets`)"
         ),
     };
-    let standardisation = match loss {
-        ReconstructionLoss::Bce => None,
-        ReconstructionLoss::Mse => Some(cae_train::fit_standardisation(train)?),
-    };
     let model = CaeConfig {
         height,
         width,
-        loss,
-        standardisation,
         ..model
     };
-    model.validate()?;
+    if let Err(e) = model.validate() {
+        if matches!(model.architecture, Architecture::Mlp(_)) {
+            return Err(e.into());
+        }
+        bail!(
+            "{e}: this convolutional preset does not take {height}×{width} images\n  hint: resize them \
+             with --size (28x28 fits), or pick an MLP preset (see `cae-cli presets`)"
+        );
+    }
     Ok(model)
 }
 
@@ -233,25 +306,16 @@ mod tests {
             let values = vec![0.5; 2 * shape.dim()];
             cae_data::Dataset::new(cae_data::Storage::F32(values), shape, None).unwrap()
         };
-        let fitted = fit_model(
-            mlp,
-            ReconstructionLoss::Bce,
-            &features(SampleShape::Features(7)),
-        )
-        .unwrap();
+        let fitted = fit_model(mlp, SampleShape::Features(7)).unwrap();
         assert_eq!(fitted.input_dim(), 7);
         let rgb = SampleShape::Image {
             height: 5,
             width: 4,
             channels: 3,
         };
-        let fitted = fit_model(
-            CaeConfig::preset("small").unwrap(),
-            ReconstructionLoss::Mse,
-            &features(rgb),
-        )
-        .unwrap();
+        let fitted = fit_model(CaeConfig::preset("small").unwrap(), rgb).unwrap();
         assert_eq!(fitted.input_dim(), 60);
+        let fitted = with_loss(fitted, ReconstructionLoss::Mse, &features(rgb)).unwrap();
         let standardisation = fitted.standardisation.unwrap();
         assert_eq!(standardisation.dim(), 60);
         assert!(standardisation.mean.iter().all(|&m| m == 0.5));

@@ -3,7 +3,6 @@ use std::io::IsTerminal;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use cae_data::Split;
 use cae_train::{base_model_path, train_stacked_layer, StackRunConfig};
 use candle_core::Device;
 
@@ -20,7 +19,10 @@ pub fn run(args: &TrainArgs, base: &Path, device: &Device, quiet: bool) -> Resul
         )
     })?;
     let dataset = args.dataset();
-    let run = StackRunConfig::new(
+    let data_options = args
+        .own
+        .options(&crate::train::parse_dataset(&dataset), train_cfg.seed)?;
+    let mut run = StackRunConfig::new(
         &path.display().to_string(),
         &below.config,
         args.code_dim.unwrap_or(StackRunConfig::DEFAULT_CODE_DIM),
@@ -28,18 +30,23 @@ pub fn run(args: &TrainArgs, base: &Path, device: &Device, quiet: bool) -> Resul
         &dataset,
     )
     .with_context(|| format!("cannot stack a layer on {}", path.display()))?;
+    run.data = data_options;
     let out = args
         .out
         .clone()
         .unwrap_or_else(|| default_run_dir("stacked"));
     // Before the data is loaded: a wrong --out fails at once.
     cae_train::check_fresh_run_dir(&out).map_err(hint)?;
-    if args.own.any_given() {
-        bail!("--stack-on trains on a dataset with a test split of its own (mnist, fashion-mnist, an IDX directory)");
+    let (train, test) = crate::train::load(args, &dataset, &run.data, below.config.loss, quiet)?;
+    if train.image_dim() != below.config.input_dim() {
+        bail!(
+            "{} takes {} inputs, but the samples of {dataset} are {} = {} values; stack on a model trained on this data",
+            path.display(),
+            below.config.input_dim(),
+            train.shape(),
+            train.image_dim()
+        );
     }
-    let data = args.data(&dataset, &cae_train::DataOptions::default());
-    let train = data.load(Split::Train, !quiet)?;
-    let test = data.load(Split::Test, !quiet)?;
     let limit = |d: cae_data::Dataset, n: Option<usize>| match n {
         Some(n) => d.take(n),
         None => d,

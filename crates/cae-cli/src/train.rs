@@ -296,7 +296,7 @@ fn preset_of(model: &CaeConfig) -> String {
 }
 
 /// A dataset as a run records it (`mnist`, `fashion-mnist`, or a directory), typed.
-fn parse_dataset(recorded: &str) -> DatasetSource {
+pub(crate) fn parse_dataset(recorded: &str) -> DatasetSource {
     match recorded.parse::<DatasetSource>() {
         Ok(source) => source,
         Err(never) => match never {},
@@ -352,7 +352,11 @@ pub fn run(args: TrainArgs, quiet: bool) -> Result<()> {
             let loss = args.loss.unwrap_or(Loss::Bce).reconstruction_loss();
             let (train, test) = load(&args, &dataset, &data_options, loss, quiet)?;
             let run = RunConfig {
-                model: own_data::fit_model(preset, loss, &train)?,
+                model: own_data::with_loss(
+                    own_data::fit_model(preset, train.shape())?,
+                    loss,
+                    &train,
+                )?,
                 train: train_config,
                 dataset,
                 data: data_options,
@@ -387,7 +391,7 @@ pub fn run(args: TrainArgs, quiet: bool) -> Result<()> {
 }
 
 /// The training and test sets of a run's recorded dataset, checked for the BCE loss.
-fn load(
+pub(crate) fn load(
     args: &TrainArgs,
     dataset: &str,
     opts: &DataOptions,

@@ -43,9 +43,8 @@ pub struct ModelArgs {
 impl ModelArgs {
     /// The device and the model, checked to take 28×28 single-channel inputs.
     pub fn load(&self) -> Result<(ContractiveAutoencoder, Device)> {
-        let device = self.device.open()?;
+        let (model, device) = self.load_any()?;
         let source = self.source();
-        let model = source.load(&device)?;
         if model.input_dim() != cae_digit::PIXELS {
             bail!(
                 "{} takes {} inputs per image, but digits are {side}x{side} = {} pixels; use a model trained on MNIST-sized images",
@@ -55,6 +54,14 @@ impl ModelArgs {
                 side = cae_digit::SIDE,
             );
         }
+        Ok((model, device))
+    }
+
+    /// The device and the model, whatever its input size (for samples of any width, which the
+    /// caller checks against [`ContractiveAutoencoder::input_dim`]).
+    pub fn load_any(&self) -> Result<(ContractiveAutoencoder, Device)> {
+        let device = self.device.open()?;
+        let model = self.source().load(&device)?;
         Ok((model, device))
     }
 

@@ -1,7 +1,7 @@
 //! The figures training reports on the test set after every epoch (reconstruction loss,
 //! `‖J‖²_F`, `‖J‖_F`), and the one walk over a dataset that computes them, shared with
-//! `cae-cli eval`'s reconstruction report. Datasets here are in the model's input space (see
-//! [`crate::in_model_space`]).
+//! `cae-cli eval`'s reconstruction report. Datasets here are as read: each batch goes through the
+//! model's `prepare_inputs`.
 use cae_core::ContractiveAutoencoder;
 use cae_data::Dataset;
 use candle_core::Device;
@@ -67,7 +67,8 @@ impl SampleFigures<'_> {
 }
 
 /// Walks all of `data` in order, `batch_size` samples at a time, and hands `visit` each batch's
-/// per-sample reconstruction loss and `‖J‖²_F`: the one pass behind [`evaluate`] and
+/// per-sample reconstruction loss and `‖J‖²_F`, both at the batch mapped into the model's input
+/// space (`prepare_inputs`; `data` is as read): the one pass behind [`evaluate`] and
 /// [`crate::analysis::reconstruction_by_class`], each summing in its own (fixed) order.
 pub(crate) fn for_each_sample_batch(
     model: &ContractiveAutoencoder,
@@ -78,8 +79,9 @@ pub(crate) fn for_each_sample_batch(
 ) -> Result<(), TrainError> {
     for batch in data.batches(batch_size, device) {
         let batch = batch?;
-        let reconstruction = model.sample_reconstruction_loss(&batch.images)?;
-        let jacobian_sq_norm = cae_core::to_host_f64(&model.jacobian_sq_norm(&batch.images)?)?;
+        let x = model.prepare_inputs(&batch.images)?;
+        let reconstruction = model.sample_reconstruction_loss(&x)?;
+        let jacobian_sq_norm = cae_core::to_host_f64(&model.jacobian_sq_norm(&x)?)?;
         visit(SampleFigures {
             labels: &batch.labels,
             reconstruction,

@@ -23,11 +23,10 @@ use serde::{Deserialize, Serialize};
 use crate::artifacts::{write_json, EpochMetrics, MetricsLog};
 use crate::config::mix;
 use crate::figures::plot_losses;
-use crate::inputs::in_model_space;
 use crate::observer::{BatchReport, RunInfo, TrainObserver};
 use crate::optim::Adam;
 use crate::trainer::files;
-use crate::{TrainConfig, TrainError};
+use crate::{DataOptions, TrainConfig, TrainError};
 
 /// The new layer alone, in a stacked run's directory.
 pub const LAYER_MODEL: &str = "layer.safetensors";
@@ -43,6 +42,10 @@ pub struct StackRunConfig {
     pub train: TrainConfig,
     /// The dataset, as the run records it.
     pub dataset: String,
+    /// How one's own dataset is read and split (unset for a named dataset or IDX directory);
+    /// set it after [`StackRunConfig::new`].
+    #[serde(default, skip_serializing_if = "DataOptions::is_unset")]
+    pub data: DataOptions,
 }
 
 impl StackRunConfig {
@@ -63,6 +66,7 @@ impl StackRunConfig {
             layer: layer_on_codes(base, code_dim)?,
             train,
             dataset: dataset.into(),
+            data: DataOptions::default(),
         })
     }
 }
@@ -87,18 +91,13 @@ pub fn train_stacked_layer(
     let below = base.model(DType::F32, device)?;
     if train.is_empty() || test.is_empty() || train.image_dim() != below.input_dim() {
         return Err(TrainError::InvalidConfig(format!(
-            "the model below takes images of {} pixels; the training set has {} images of {} pixels (test: {})",
+            "the model below takes {} inputs per sample; the training set has {} samples of {} values (test: {})",
             below.input_dim(),
             train.len(),
             train.image_dim(),
             test.len()
         )));
     }
-    // The codes come from the data as the model below takes it.
-    let (train, test) = (
-        &*in_model_space(&base.config, train)?,
-        &*in_model_space(&base.config, test)?,
-    );
     // Held for the run: no other process writes here meanwhile.
     let _lock = crate::run_dir::RunDir::create(run_dir)?;
     write_json(&run_dir.join(files::CONFIG), run)?;
@@ -123,7 +122,8 @@ pub fn train_stacked_layer(
         let started = Instant::now();
         let (mut reconstruction_sum, mut penalty_sum) = (0.0, 0.0);
         for (batch, indices) in order.chunks(cfg.batch_size).enumerate() {
-            let codes = below.encode(&train.gather_tensor(indices, device)?)?;
+            let x = below.prepare_inputs(&train.gather_tensor(indices, device)?)?;
+            let codes = below.encode(&x)?;
             layer.set_probe_seed(mix(cfg.seed, epoch, batch));
             let step = cfg.step(&layer, &codes)?;
             if !step.total.is_finite() {
@@ -199,7 +199,8 @@ fn measure_on_codes(
     let (mut bce, mut terms, mut sq, mut fro) = (0.0, 0usize, 0.0, 0.0);
     for start in (0..data.len()).step_by(cae_core::AUTOGRAD_ROWS_PER_PASS) {
         let end = (start + cae_core::AUTOGRAD_ROWS_PER_PASS).min(data.len());
-        let codes = below.encode(&data.to_tensor(start..end, device)?)?;
+        let x = below.prepare_inputs(&data.to_tensor(start..end, device)?)?;
+        let codes = below.encode(&x)?;
         let loss = layer.loss(&codes, 0.0)?;
         bce += sum_f64(&loss.reconstruction_elements)?;
         terms += loss.reconstruction_elements.elem_count();

@@ -325,10 +325,12 @@ impl Trainer {
         stop: &AtomicBool,
     ) -> Result<TrainSummary, TrainError> {
         let cfg = self.run.train.clone();
-        // `raw_test` as read, for the pictures; `train` and `test` as the model takes them.
-        let (raw_train, raw_test) = (limit(train, cfg.train_limit), limit(test, cfg.test_limit));
+        // The training set as the model takes it, standardised once rather than every batch (the
+        // same bits as `prepare_inputs`); the test set as read, which evaluation and the pictures
+        // prepare batch by batch.
+        let raw_train = limit(train, cfg.train_limit);
         let train = in_model_space(&self.run.model, &raw_train)?;
-        let test = in_model_space(&self.run.model, &raw_test)?;
+        let test = limit(test, cfg.test_limit);
         let input_dim = self.model.input_dim();
         for (name, data) in [("training", &train), ("test", &test)] {
             if data.is_empty() || data.image_dim() != input_dim {
@@ -355,7 +357,7 @@ impl Trainer {
         if self.progress.epoch > cfg.epochs && !self.log.is_empty() {
             // Already complete: a kill may have come after the last checkpoint's commit and
             // before its figures, so they are redrawn (from the same model and log).
-            self.write_figures(&raw_test)?;
+            self.write_figures(&test)?;
         }
         while self.progress.epoch <= cfg.epochs {
             let epoch = self.progress.epoch;
@@ -470,7 +472,7 @@ impl Trainer {
             if is_best {
                 self.export(files::BEST_MODEL, &model_bytes)?;
             }
-            self.write_figures(&raw_test)?;
+            self.write_figures(&test)?;
             observer.on_epoch_end(&metrics, is_best);
             if stop.load(Ordering::SeqCst) && epoch < cfg.epochs {
                 return Err(TrainError::Interrupted {

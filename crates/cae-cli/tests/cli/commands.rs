@@ -44,7 +44,7 @@ fn gray_one(w: u32, h: u32) -> ImageBuffer<Luma<u8>, Vec<u8>> {
     ImageBuffer::from_fn(w, h, |x, y| Luma([if one(x, y, w, h) { 25 } else { 235 }]))
 }
 
-fn write_gray_png(path: &Path) {
+pub(crate) fn write_gray_png(path: &Path) {
     gray_one(200, 150).save(path).unwrap();
 }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::helpers::{cli, s, stderr, stdout};
 
 /// `train` for one epoch of the small preset on the CPU, with `extra` flags.
-fn train(dataset: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+pub(crate) fn train(dataset: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec![
         "train",
         "--dataset",
@@ -34,12 +34,17 @@ fn config(run: &Path) -> serde_json::Value {
 }
 
 /// Two classes of `n` grey 6×5 PNG images each: a bright left half, or a bright right half.
-fn write_png_folder(dir: &Path, n: usize) {
+pub(crate) fn write_png_folder(dir: &Path, n: usize) {
+    write_png_folder_sized(dir, n, 6, 5);
+}
+
+/// [`write_png_folder`] with images of `height × width` pixels.
+pub(crate) fn write_png_folder_sized(dir: &Path, n: usize, height: u32, width: u32) {
     for (class, left) in [("left", true), ("right", false)] {
         std::fs::create_dir_all(dir.join(class)).unwrap();
         for i in 0..n {
-            let img = image::GrayImage::from_fn(5, 6, |x, _| {
-                let bright = (x < 2) == left;
+            let img = image::GrayImage::from_fn(width, height, |x, _| {
+                let bright = (x < width / 2) == left;
                 image::Luma([if bright { 200 + i as u8 } else { 10 }])
             });
             img.save(dir.join(class).join(format!("{i}.png"))).unwrap();

@@ -32,7 +32,7 @@ pub fn encode_dataset(
 ) -> Result<Tensor, TrainError> {
     let mut parts = Vec::new();
     for batch in data.batches(EVAL_BATCH, device) {
-        parts.push(model.encode(&batch?.images)?);
+        parts.push(model.encode(&model.prepare_inputs(&batch?.images)?)?);
     }
     if parts.is_empty() {
         return Ok(Tensor::zeros((0, model.code_dim()), DType::F32, device)?);

@@ -2,14 +2,13 @@
 //! an [`EvalReport`] (what `cae-cli eval --json` writes).
 use cae_core::ContractiveAutoencoder;
 use cae_data::Dataset;
-use candle_core::Device;
+use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::{
     codes_are_sigmoid, contraction_curve, invalid, mean_spectrum, point_spectra, probe_codes,
     reconstruction_by_class, saturation, ProbeReport, ReconstructionReport, SpectrumSignature,
 };
-use crate::inputs::in_model_space;
 use crate::TrainError;
 
 /// What [`analyse`] measures and how.
@@ -80,13 +79,10 @@ pub fn analyse(
     opts: &EvalOptions,
     device: &Device,
 ) -> Result<EvalReport, TrainError> {
-    let test = &*in_model_space(model.config(), test)?;
-    let train = match train {
-        Some(train) => Some(in_model_space(model.config(), train)?),
-        None => None,
+    // The first `n` test samples, in the model's input space.
+    let first = |n: usize| -> Result<Tensor, TrainError> {
+        Ok(model.prepare_inputs(&test.to_tensor(0..n.min(test.len()), device)?)?)
     };
-    let train = train.as_deref();
-    let first = |n: usize| test.to_tensor(0..n.min(test.len()), device);
     let probe = match train {
         Some(train) if opts.probe_epochs > 0 => Some(probe_codes(
             model,

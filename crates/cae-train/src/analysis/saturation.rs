@@ -36,7 +36,7 @@ pub fn saturation(
     let mut saturated = 0.0;
     let mut total = 0usize;
     for batch in data.batches(EVAL_BATCH, device) {
-        let codes = model.encode(&batch?.images)?;
+        let codes = model.encode(&model.prepare_inputs(&batch?.images)?)?;
         let count = codes.elem_count();
         saturated += saturation_of_codes(&codes)? * count as f64;
         total += count;
