@@ -169,7 +169,8 @@ impl TrainArgs {
         let t = &saved.train;
         let mut c = Conflicts::default();
         if let Some(preset) = self.preset {
-            if sized_as(preset.config()?, &saved.model) != saved.model {
+            let given = with_code_dim(preset.config()?, self.code_dim)?;
+            if sized_as(given, &saved.model) != saved.model {
                 c.push("--preset", preset, preset_of(&saved.model));
             }
         }
@@ -226,14 +227,9 @@ fn with_code_dim(mut preset: CaeConfig, code_dim: Option<usize>) -> Result<CaeCo
     Ok(preset)
 }
 
-/// `preset` with the input size, code width, loss and standardisation of `saved`, as a run fits
-/// its preset to its data (`--code-dim` is checked on its own).
-fn sized_as(mut preset: CaeConfig, saved: &CaeConfig) -> CaeConfig {
-    if let (Architecture::Mlp(p), Architecture::Mlp(s)) =
-        (&mut preset.architecture, &saved.architecture)
-    {
-        p.code_dim = s.code_dim;
-    }
+/// `preset` with the input size, loss and standardisation of `saved`, as a run fits its preset
+/// to its data.
+fn sized_as(preset: CaeConfig, saved: &CaeConfig) -> CaeConfig {
     CaeConfig {
         height: saved.height,
         width: saved.width,
@@ -287,12 +283,24 @@ impl Conflicts {
 
 /// The preset a saved model is, for messages.
 fn preset_of(model: &CaeConfig) -> String {
-    cae_core::PRESETS
-        .iter()
-        .find(|(name, _)| CaeConfig::preset(name).is_ok_and(|p| sized_as(p, model) == *model))
-        .map_or("a custom model".to_string(), |(name, _)| {
-            format!("`{name}`")
-        })
+    let is = |name: &str, code_dim: Option<usize>| {
+        CaeConfig::preset(name)
+            .ok()
+            .and_then(|p| with_code_dim(p, code_dim).ok())
+            .is_some_and(|p| sized_as(p, model) == *model)
+    };
+    let code_dim = match &model.architecture {
+        Architecture::Mlp(mlp) => Some(mlp.code_dim),
+        Architecture::Conv(_) => None,
+    };
+    let names = cae_core::PRESETS.iter().map(|(name, _)| *name);
+    if let Some(name) = names.clone().find(|name| is(name, None)) {
+        return format!("`{name}`");
+    }
+    match (names.clone().find(|name| is(name, code_dim)), code_dim) {
+        (Some(name), Some(n)) => format!("`{name}` with --code-dim {n}"),
+        _ => "a custom model".to_string(),
+    }
 }
 
 /// A dataset as a run records it (`mnist`, `fashion-mnist`, or a directory), typed.

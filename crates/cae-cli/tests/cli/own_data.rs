@@ -69,7 +69,7 @@ fn trains_on_a_png_class_folder_with_a_held_out_fraction_and_resumes_on_it() {
     let out = train(&data, &run, &["--test-fraction", "0.25", "--seed", "3"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stdout(&out).contains("all 4 test images"),
+        stdout(&out).contains("all 4 test samples"),
         "{}",
         stdout(&out)
     );
@@ -129,7 +129,7 @@ fn trains_on_a_labelled_npy_with_a_test_npy_and_draws_no_picture_of_features() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stdout(&out).contains("all 6 test images"),
+        stdout(&out).contains("all 6 test samples"),
         "{}",
         stdout(&out)
     );

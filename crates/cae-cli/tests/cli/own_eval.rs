@@ -51,7 +51,7 @@ fn evaluates_a_model_on_its_png_folder_with_probes_and_tangents() {
     let last: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
     let (logged, measured) = (
         last["test_bce"].as_f64().unwrap(),
-        m["reconstruction"]["overall_bce"].as_f64().unwrap(),
+        m["reconstruction"]["overall"].as_f64().unwrap(),
     );
     assert!(
         (logged - measured).abs() <= 1e-6 * logged,
