@@ -297,8 +297,15 @@ fn preset_of(model: &CaeConfig) -> String {
     if let Some(name) = names.clone().find(|name| is(name, None)) {
         return format!("`{name}`");
     }
-    match (names.clone().find(|name| is(name, code_dim)), code_dim) {
-        (Some(name), Some(n)) => format!("`{name}` with --code-dim {n}"),
+    // Presets that differ in their code width only (`wide`, `small`) are the same with it.
+    let with_code_dim: Vec<String> = names
+        .filter(|name| is(name, code_dim))
+        .map(|name| format!("`{name}`"))
+        .collect();
+    match code_dim {
+        Some(n) if !with_code_dim.is_empty() => {
+            format!("{} with --code-dim {n}", with_code_dim.join(" or "))
+        }
         _ => "a custom model".to_string(),
     }
 }
