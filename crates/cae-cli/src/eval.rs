@@ -209,7 +209,7 @@ pub fn run(args: EvalArgs, quiet: bool) -> Result<()> {
     }
     let pixel_probe = match &train {
         Some(train) => {
-            tracing::info!("linear probe on raw pixels");
+            tracing::info!("linear probe on the raw inputs");
             Some(analysis::probe_pixels(
                 train,
                 &test,
@@ -241,7 +241,7 @@ pub fn run(args: EvalArgs, quiet: bool) -> Result<()> {
         print!("{}", analysis::render_table(&reports));
         if let Some(p) = &output.pixel_probe {
             println!(
-                "linear probe on raw pixels: train {:.2}%, test {:.2}%",
+                "linear probe on the raw inputs: train {:.2}%, test {:.2}%",
                 100.0 * p.train_accuracy,
                 100.0 * p.test_accuracy
             );

@@ -244,7 +244,7 @@ fn eval_compares_a_cae_with_a_plain_autoencoder_and_writes_plots() {
     assert!(header.contains("cae") && header.contains("ae"), "{table}");
     assert!(table.contains("mean ‖J‖_F"), "{table}");
     assert!(
-        !table.contains("raw pixels"),
+        !table.contains("raw inputs"),
         "--no-probe ran a probe: {table}"
     );
 }

@@ -87,7 +87,7 @@ fn evaluates_an_unlabelled_table_skipping_probes_and_pictures_and_refuses_other_
     assert!(out.status.success(), "{}", stderr(&out));
     let (text, log) = (stdout(&out), stderr(&out));
     assert!(text.contains("test samples"), "{text}");
-    assert!(!text.contains("linear probe on raw pixels"), "{text}");
+    assert!(!text.contains("linear probe on the raw inputs"), "{text}");
     assert!(
         log.contains("no labels: the linear probes are skipped"),
         "{log}"
