@@ -164,7 +164,7 @@ pub fn run(args: FinetuneArgs, quiet: bool) -> Result<()> {
     let test_error = error_rate(&classifier, &test, 0..test.len(), &device)?;
     let train_seconds: f64 = summary.epochs.iter().map(|e| e.seconds).sum();
     println!(
-        "done: kept epoch {} of {} (validation error {:.2}%), test error {:.2}% on {} images; tangents {:.1} s, fine-tuning {:.1} s; classifier {}",
+        "done: kept epoch {} of {} (validation error {:.2}%), test error {:.2}% on {} samples; tangents {:.1} s, fine-tuning {:.1} s; classifier {}",
         summary.best_epoch,
         summary.epochs.len(),
         100.0 * summary.best_validation_error,

@@ -92,9 +92,10 @@ impl Classifier {
         self.weight.dim(0).unwrap_or(0)
     }
 
-    /// Class scores before the softmax, `[B, classes]`.
+    /// Class scores before the softmax, `[B, classes]`, of data as read: the encoder's stored
+    /// standardisation, if any, is applied first ([`ContractiveAutoencoder::prepare_inputs`]).
     pub fn logits(&self, x: &Tensor) -> Result<Tensor> {
-        self.head(&self.cae.encode(x)?)
+        self.head(&self.cae.encode(&self.cae.prepare_inputs(x)?)?)
     }
 
     fn head(&self, code: &Tensor) -> Result<Tensor> {
@@ -121,10 +122,13 @@ impl Classifier {
 
     /// The tangent-propagation penalty of the Manifold Tangent Classifier, per sample `[B]`:
     /// `Σ_i ‖∂p(x)/∂x · u_i‖²` for the tangents `u: [K, B, input]` of each sample, with `p` the
-    /// class probabilities. `∂p/∂x u = (diag p − p pᵀ) V J u`, exact, from forward ops.
+    /// class probabilities. `∂p/∂x u = (diag p − p pᵀ) V J u`, exact, from forward ops. `x` is
+    /// as read; the tangents, like the encoder's Jacobian, are in its input space (standardised,
+    /// for an encoder that stores a standardisation: what [`ContractiveAutoencoder::tangent_basis`]
+    /// of the prepared inputs gives).
     pub fn tangent_propagation(&self, x: &Tensor, tangents: &Tensor) -> Result<Tensor> {
         let p = self.probabilities(x)?.unsqueeze(0)?; // [1, B, classes]
-        let ju = self.cae.jvp(x, tangents)?; // [K, B, code]
+        let ju = self.cae.jvp(&self.cae.prepare_inputs(x)?, tangents)?; // [K, B, code]
         let (k, b, code) = ju.dims3()?;
         let z = ju
             .reshape((k * b, code))?

@@ -151,13 +151,6 @@ pub fn finetune(
     on_epoch: &mut dyn FnMut(&FinetuneEpoch),
 ) -> Result<FinetuneSummary, TrainError> {
     cfg.validate()?;
-    if base.config.standardisation.is_some() {
-        // The classifier takes data as read; a standardising encoder would need the same
-        // standardisation in the classifier file and its tangents in data units.
-        return Err(TrainError::InvalidConfig(
-            "fine-tuning a model that standardises its inputs (a squared-error model) is not supported".into(),
-        ));
-    }
     let data = match cfg.train_limit {
         Some(n) if n < train.len() => Cow::Owned(train.take(n)),
         _ => Cow::Borrowed(train),
@@ -314,6 +307,8 @@ impl TangentCache {
         for start in (0..points).step_by(TANGENT_BATCH) {
             let end = (start + TANGENT_BATCH).min(points);
             let x = data.to_tensor(start..end, device)?;
+            // In the encoder's input space, where the classifier's penalty applies them.
+            let x = encoder.prepare_inputs(&x)?;
             let basis = encoder.tangent_basis(&x, k, t.iterations, seed ^ start as u64)?;
             // `[k, B, input]`: tangent j of these points goes to rows start..end of slab j.
             let host = basis.flatten_all()?.to_vec1::<f32>()?;

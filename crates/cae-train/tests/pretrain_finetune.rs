@@ -97,6 +97,89 @@ fn finetuning_separates_a_separable_problem() {
     }
 }
 
+/// `data`'s values as real numbers far outside [0, 1]: `1000·x − 300`.
+fn rescaled(data: &cae_data::Dataset) -> cae_data::Dataset {
+    let values = (0..data.len())
+        .flat_map(|i| data.sample_f32(i))
+        .map(|v| 1000.0 * v - 300.0)
+        .collect();
+    cae_data::Dataset::new(
+        cae_data::Storage::F32(values),
+        data.shape(),
+        Some(data.labels().to_vec()),
+    )
+    .unwrap()
+}
+
+/// A squared-error model stores a standardisation: the classifier fine-tuned from it applies it to
+/// data as read (and its tangents live in the standardised space), separating the rescaled
+/// problem as well as the plain one.
+#[test]
+fn finetuning_a_standardising_model_separates_real_valued_data() {
+    let (train, test) = (rescaled(&synthetic(600, 1)), rescaled(&synthetic(200, 2)));
+    let config = CaeConfig {
+        loss: cae_core::ReconstructionLoss::Mse,
+        standardisation: Some(cae_train::fit_standardisation(&train).unwrap()),
+        ..small_cae()
+    };
+    let (_, varmap) = ContractiveAutoencoder::init(&config, 3, DType::F32, &Device::Cpu).unwrap();
+    let base = loaded_from_varmap(&config, &varmap).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, tangent_prop) in [
+        ("plain", None),
+        (
+            "mtc",
+            Some(TangentProp {
+                weight: 0.1,
+                tangents: 3,
+                iterations: 5,
+            }),
+        ),
+    ] {
+        let cfg = FinetuneConfig {
+            max_epochs: 40,
+            patience: 40,
+            batch_size: 20,
+            learning_rate: 1e-2,
+            validation: 100,
+            tangent_prop,
+            ..FinetuneConfig::default()
+        };
+        let out = dir.path().join(format!("{name}.safetensors"));
+        let summary = finetune(&base, &cfg, &train, &out, &Device::Cpu, &mut |_| {}).unwrap();
+        assert_eq!(summary.best_validation_error, 0.0, "{name}: {summary:?}");
+        let loaded = cae_core::read_classifier(&out, &Device::Cpu).unwrap();
+        assert_eq!(loaded.config.standardisation, config.standardisation);
+        let classifier = loaded.classifier(DType::F32, &Device::Cpu).unwrap();
+        assert_eq!(
+            error_rate(&classifier, &test, 0..test.len(), &Device::Cpu).unwrap(),
+            0.0,
+            "{name}"
+        );
+        // The standardisation is applied inside: the same weights without it, given the
+        // standardised data, score the same.
+        let plain = cae_core::LoadedClassifier {
+            config: CaeConfig {
+                standardisation: None,
+                ..loaded.config.clone()
+            },
+            classifier: loaded.classifier.clone(),
+            tensors: loaded.tensors.clone(),
+            metadata: loaded.metadata.clone(),
+        }
+        .classifier(DType::F32, &Device::Cpu)
+        .unwrap();
+        let raw = test.to_tensor(0..50, &Device::Cpu).unwrap();
+        let standardised = cae_train::in_model_space(&config, &test).unwrap();
+        let prepared = standardised.to_tensor(0..50, &Device::Cpu).unwrap();
+        assert_eq!(
+            classifier.logits(&raw).unwrap().to_vec2::<f32>().unwrap(),
+            plain.logits(&prepared).unwrap().to_vec2::<f32>().unwrap(),
+            "{name}"
+        );
+    }
+}
+
 #[test]
 fn a_validation_split_larger_than_the_data_is_refused() {
     let cfg = FinetuneConfig {
