@@ -42,23 +42,14 @@ fn random_cae(seed: u64) -> LoadedModel {
     loaded_from_varmap(&config, &varmap).unwrap()
 }
 
-#[test]
-fn finetuning_separates_a_separable_problem() {
-    let train = synthetic(600, 1);
-    let test = synthetic(200, 2);
-    let dir = tempfile::tempdir().unwrap();
-    let base = random_cae(3);
-    for (name, tangent_prop) in [
-        ("plain", None),
-        (
-            "mtc",
-            Some(TangentProp {
-                weight: 0.1,
-                tangents: 3,
-                iterations: 5,
-            }),
-        ),
-    ] {
+/// Plain fine-tuning and the Manifold Tangent Classifier, as the separable problems are tuned.
+fn plain_and_mtc() -> [(&'static str, FinetuneConfig); 2] {
+    let mtc = TangentProp {
+        weight: 0.1,
+        tangents: 3,
+        iterations: 5,
+    };
+    [("plain", None), ("mtc", Some(mtc))].map(|(name, tangent_prop)| {
         let cfg = FinetuneConfig {
             max_epochs: 40,
             patience: 40,
@@ -68,6 +59,18 @@ fn finetuning_separates_a_separable_problem() {
             tangent_prop,
             ..FinetuneConfig::default()
         };
+        (name, cfg)
+    })
+}
+
+#[test]
+fn finetuning_separates_a_separable_problem() {
+    let train = synthetic(600, 1);
+    let test = synthetic(200, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let base = random_cae(3);
+    for (name, cfg) in plain_and_mtc() {
+        let tangent_prop = cfg.tangent_prop;
         let out = dir.path().join(format!("{name}.safetensors"));
         let mut seen = 0;
         let summary =
@@ -125,26 +128,7 @@ fn finetuning_a_standardising_model_separates_real_valued_data() {
     let (_, varmap) = ContractiveAutoencoder::init(&config, 3, DType::F32, &Device::Cpu).unwrap();
     let base = loaded_from_varmap(&config, &varmap).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    for (name, tangent_prop) in [
-        ("plain", None),
-        (
-            "mtc",
-            Some(TangentProp {
-                weight: 0.1,
-                tangents: 3,
-                iterations: 5,
-            }),
-        ),
-    ] {
-        let cfg = FinetuneConfig {
-            max_epochs: 40,
-            patience: 40,
-            batch_size: 20,
-            learning_rate: 1e-2,
-            validation: 100,
-            tangent_prop,
-            ..FinetuneConfig::default()
-        };
+    for (name, cfg) in plain_and_mtc() {
         let out = dir.path().join(format!("{name}.safetensors"));
         let summary = finetune(&base, &cfg, &train, &out, &Device::Cpu, &mut |_| {}).unwrap();
         assert_eq!(summary.best_validation_error, 0.0, "{name}: {summary:?}");

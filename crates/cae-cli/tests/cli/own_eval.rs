@@ -124,7 +124,7 @@ fn finetunes_on_a_labelled_table_and_refuses_unlabelled_or_too_small_data() {
     let out = finetune(&["--label-column", "kind", "--validation", "32"]);
     assert!(out.status.success(), "{}", stderr(&out));
     // 160 rows: 32 held out for the test, 32 of the rest for validation.
-    assert!(stdout(&out).contains("on 32 images"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("on 32 samples"), "{}", stdout(&out));
     assert!(classifier.is_file());
     // eval measures the classifier on the same held-out rows (the same fraction and seed).
     let mut args = vec!["eval", "--weights", s(&classifier), "--dataset", s(&table)];
