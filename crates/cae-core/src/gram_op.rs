@@ -9,10 +9,12 @@
 //! ```
 //!
 //! `C·H²` multiply-adds per sample instead of `C·H·D` (784-512-128-32: 8.4 M instead of 12.8 M).
-//! The op keeps `P G` from the forward pass for its gradients, which are then one more product
-//! (`∂G = Σ_b g_b P_bᵀ P_b`) and element-wise passes: `∂M = 2 g_b (P G) ⊙ d_b`,
-//! `∂d_b = 2 g_b Σ_c (P G)_bc ⊙ m_bc`. candle's ops would take two products for the gradients and
-//! a dozen passes over `[B, C, H]` tensors. `G` must be symmetric (it is a Gram matrix).
+//! The op takes `W` and forms `G` itself (symmetric: only the blocks on and above the diagonal
+//! are products). It keeps `P G` from the forward pass for its gradients, which are then one more
+//! tall product (`∂G = Σ_b g_b P_bᵀ P_b`, symmetric again), one `H×H×D` product
+//! (`∂W = (∂G + ∂Gᵀ) W = 2 ∂G W`) and element-wise passes: `∂M = 2 g_b (P G) ⊙ d_b`,
+//! `∂d_b = 2 g_b Σ_c (P G)_bc ⊙ m_bc`. candle's ops would take two products for the gradients of
+//! `P G`, two for `W`'s through `G`, and a dozen passes over `[B, C, H]` tensors.
 use std::any::Any;
 use std::sync::Mutex;
 
@@ -21,38 +23,42 @@ use rayon::prelude::*;
 
 use crate::cpu_op::{contiguous, with_slice};
 use crate::matmul::{matmul, symmetric_at_b, Element};
+use crate::rows_op::{scaled_rows, unscale_rows};
 
 const NAME: &str = "gram penalty";
 
-/// `r_b = Σ_c (m_bc ⊙ d_b) G (m_bc ⊙ d_b)ᵀ` for `M [B, C, H]`, `d [B, H]`, symmetric `G [H, H]`.
+/// `r_b = Σ_c (m_bc ⊙ d_b) G (m_bc ⊙ d_b)ᵀ` with `G = W Wᵀ`, for `M [B, C, H]`, `d [B, H]`,
+/// `W [H, D]`.
 #[derive(Debug, Default)]
 struct GramPenalty {
     /// `P G` of the forward pass (a `Vec<f32>` or `Vec<f64>`), for the gradients.
     product: Mutex<Option<Box<dyn Any + Send>>>,
 }
 
-/// `P = M ⊙ d` (d repeated over the C rows of each sample).
-fn scaled_rows<T: Element>(m: &[T], d: &[T], rows: usize, width: usize) -> Vec<T> {
-    let mut p = m.to_vec();
-    p.par_chunks_mut(rows * width)
-        .zip(d.par_chunks(width))
-        .for_each(|(pb, db)| {
-            for row in pb.chunks_mut(width) {
-                row.iter_mut().zip(db).for_each(|(v, &s)| *v = *v * s);
-            }
-        });
-    p
+/// `G = W Wᵀ` for `W [H, D]` row-major: `Wᵀ` copied row-major, then its symmetric `aᵀ a`.
+fn gram<T: Element>(w: &[T], width: usize) -> Vec<T> {
+    let input = w.len() / width;
+    let mut wt = vec![T::ZERO; w.len()];
+    for (i, row) in w.chunks(input).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            wt[j * width + i] = v;
+        }
+    }
+    let mut g = vec![T::ZERO; width * width];
+    symmetric_at_b(&mut g, &wt, &wt, width, rayon::current_num_threads());
+    g
 }
 
-fn forward<T: Element>(m: &[T], d: &[T], g: &[T], rows: usize, width: usize) -> (Vec<T>, Vec<T>) {
+fn forward<T: Element>(m: &[T], d: &[T], w: &[T], rows: usize, width: usize) -> (Vec<T>, Vec<T>) {
     let n = m.len() / width;
+    let g = gram(w, width);
     let p = scaled_rows(m, d, rows, width);
     let mut pg = vec![T::ZERO; m.len()];
     matmul(
         &mut pg,
         &p,
         false,
-        g,
+        &g,
         false,
         (n, width, width),
         false,
@@ -70,10 +76,11 @@ fn forward<T: Element>(m: &[T], d: &[T], g: &[T], rows: usize, width: usize) -> 
     (r, pg)
 }
 
-/// `(∂M, ∂d, ∂G)` from the upstream gradient `gr [B]`.
+/// `(∂M, ∂d, ∂W)` from the upstream gradient `gr [B]`.
 fn backward<T: Element>(
     m: &[T],
     d: &[T],
+    w: &[T],
     pg: &[T],
     gr: &[T],
     rows: usize,
@@ -81,53 +88,55 @@ fn backward<T: Element>(
 ) -> (Vec<T>, Vec<T>, Vec<T>) {
     let mut two = T::ONE;
     two += T::ONE;
-    let mut dm = vec![T::ZERO; m.len()];
-    let mut dd = vec![T::ZERO; d.len()];
+    let sample = rows * width;
     let p = scaled_rows(m, d, rows, width);
-    // Q = g_b P_b, for ∂G = Pᵀ Q.
+    // ∂P = 2 g_b (P G)_b, and Q = 2 g_b P_b for 2 ∂G = Pᵀ Q.
+    let mut dp = vec![T::ZERO; m.len()];
     let mut q = vec![T::ZERO; m.len()];
-    dm.par_chunks_mut(rows * width)
-        .zip(dd.par_chunks_mut(width))
-        .zip(q.par_chunks_mut(rows * width))
-        .zip(m.par_chunks(rows * width).zip(pg.par_chunks(rows * width)))
-        .zip(
-            p.par_chunks(rows * width)
-                .zip(d.par_chunks(width).zip(gr.par_iter())),
-        )
-        .for_each(|((((dmb, ddb), qb), (mb, pgb)), (pb, (db, &g)))| {
+    dp.par_chunks_mut(sample)
+        .zip(q.par_chunks_mut(sample))
+        .zip(pg.par_chunks(sample).zip(p.par_chunks(sample)))
+        .zip(gr.par_iter())
+        .for_each(|(((dpb, qb), (pgb, pb)), &g)| {
             let s = two * g;
-            for (((dm_row, q_row), (m_row, pg_row)), p_row) in dmb
-                .chunks_mut(width)
-                .zip(qb.chunks_mut(width))
-                .zip(mb.chunks(width).zip(pgb.chunks(width)))
-                .zip(pb.chunks(width))
-            {
-                for i in 0..width {
-                    dm_row[i] = s * pg_row[i] * db[i];
-                    ddb[i] += s * pg_row[i] * m_row[i];
-                    q_row[i] = p_row[i] * g;
-                }
-            }
+            dpb.iter_mut().zip(pgb).for_each(|(o, &v)| *o = s * v);
+            qb.iter_mut().zip(pb).for_each(|(o, &v)| *o = s * v);
         });
-    // ∂G = Σ_b g_b P_bᵀ P_b = Pᵀ Q is symmetric: only the blocks above the diagonal are products.
-    let mut dg = vec![T::ZERO; width * width];
-    symmetric_at_b(&mut dg, &p, &q, width, rayon::current_num_threads());
-    (dm, dd, dg)
+    let (dm, dd) = unscale_rows(&dp, m, d, rows, width);
+    drop(dp);
+    let threads = rayon::current_num_threads();
+    // 2 ∂G = Σ_b 2 g_b P_bᵀ P_b = Pᵀ Q is symmetric: only the blocks above the diagonal are products.
+    let mut dg2 = vec![T::ZERO; width * width];
+    symmetric_at_b(&mut dg2, &p, &q, width, threads);
+    // ∂W = (∂G + ∂Gᵀ) W = 2 ∂G W.
+    let input = w.len() / width;
+    let mut dw = vec![T::ZERO; w.len()];
+    matmul(
+        &mut dw,
+        &dg2,
+        false,
+        w,
+        false,
+        (width, width, input),
+        false,
+        threads,
+    );
+    (dm, dd, dw)
 }
 
 impl GramPenalty {
-    fn sizes(m: &Layout, d: &Layout, g: &Layout) -> Result<(usize, usize, usize)> {
-        match (m.dims(), d.dims(), g.dims()) {
-            (&[b, c, h], &[b2, h2], &[h3, h4])
-                if b == b2 && h == h2 && h == h3 && h == h4 && c > 0 && h > 0 =>
+    fn sizes(m: &Layout, d: &Layout, w: &Layout) -> Result<(usize, usize, usize)> {
+        match (m.dims(), d.dims(), w.dims()) {
+            (&[b, c, h], &[b2, h2], &[h3, input])
+                if b == b2 && h == h2 && h == h3 && c > 0 && h > 0 && input > 0 =>
             {
                 Ok((b, c, h))
             }
             _ => candle_core::bail!(
-                "gram penalty: rows {:?}, scale {:?} and Gram matrix {:?} do not fit",
+                "gram penalty: rows {:?}, scale {:?} and first-layer weight {:?} do not fit",
                 m.dims(),
                 d.dims(),
-                g.dims()
+                w.dims()
             ),
         }
     }
@@ -136,6 +145,7 @@ impl GramPenalty {
         &self,
         m: &Tensor,
         d: &Tensor,
+        w: &Tensor,
         gr: &Tensor,
     ) -> Result<(Tensor, Tensor, Tensor)> {
         let (batch, rows, width) = m.dims3()?;
@@ -143,16 +153,18 @@ impl GramPenalty {
         let Some(pg) = cached.as_ref().and_then(|p| p.downcast_ref::<Vec<T>>()) else {
             candle_core::bail!("gram penalty: backward without a forward pass of this dtype");
         };
-        let (dm, dd, dg) = with_slice::<T, _>(m, |m| {
+        let (dm, dd, dw) = with_slice::<T, _>(m, |m| {
             with_slice::<T, _>(d, |d| {
-                with_slice::<T, _>(gr, |gr| Ok(backward(m, d, pg, gr, rows, width)))
+                with_slice::<T, _>(w, |w| {
+                    with_slice::<T, _>(gr, |gr| Ok(backward(m, d, w, pg, gr, rows, width)))
+                })
             })
         })?;
         let device = m.device();
         Ok((
             Tensor::from_vec(dm, (batch, rows, width), device)?,
             Tensor::from_vec(dd, (batch, width), device)?,
-            Tensor::from_vec(dg, (width, width), device)?,
+            Tensor::from_vec(dw, w.shape(), device)?,
         ))
     }
 }
@@ -175,22 +187,22 @@ impl CustomOp3 for GramPenalty {
         let mut cached = self.product.lock().unwrap_or_else(|e| e.into_inner());
         let out = match (s1, s2, s3) {
             (CpuStorage::F32(_), CpuStorage::F32(_), CpuStorage::F32(_)) => {
-                let (m, d, g) = (
+                let (m, d, w) = (
                     contiguous(s1, l1, NAME)?,
                     contiguous(s2, l2, NAME)?,
                     contiguous(s3, l3, NAME)?,
                 );
-                let (r, pg) = forward::<f32>(m, d, g, rows, width);
+                let (r, pg) = forward::<f32>(m, d, w, rows, width);
                 *cached = Some(Box::new(pg));
                 CpuStorage::F32(r)
             }
             (CpuStorage::F64(_), CpuStorage::F64(_), CpuStorage::F64(_)) => {
-                let (m, d, g) = (
+                let (m, d, w) = (
                     contiguous(s1, l1, NAME)?,
                     contiguous(s2, l2, NAME)?,
                     contiguous(s3, l3, NAME)?,
                 );
-                let (r, pg) = forward::<f64>(m, d, g, rows, width);
+                let (r, pg) = forward::<f64>(m, d, w, rows, width);
                 *cached = Some(Box::new(pg));
                 CpuStorage::F64(r)
             }
@@ -203,31 +215,32 @@ impl CustomOp3 for GramPenalty {
         &self,
         m: &Tensor,
         d: &Tensor,
-        _g: &Tensor,
+        w: &Tensor,
         _r: &Tensor,
         gr: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (dm, dd, dg) = match m.dtype() {
-            candle_core::DType::F32 => self.grads::<f32>(m, d, gr)?,
-            candle_core::DType::F64 => self.grads::<f64>(m, d, gr)?,
+        let (dm, dd, dw) = match m.dtype() {
+            candle_core::DType::F32 => self.grads::<f32>(m, d, w, gr)?,
+            candle_core::DType::F64 => self.grads::<f64>(m, d, w, gr)?,
             other => candle_core::bail!("gram penalty: unsupported dtype {other:?}"),
         };
-        Ok((Some(dm), Some(dd), Some(dg)))
+        Ok((Some(dm), Some(dd), Some(dw)))
     }
 }
 
-/// `Σ_c (m_bc ⊙ d_b) G (m_bc ⊙ d_b)ᵀ` per sample, `[B]`, differentiable; `M [B, C, H]`,
-/// `d [B, H]`, `G [H, H]` symmetric, CPU tensors of one float dtype.
-pub(crate) fn gram_penalty(m: &Tensor, d: &Tensor, g: &Tensor) -> Result<Tensor> {
+/// `Σ_c (m_bc ⊙ d_b) W Wᵀ (m_bc ⊙ d_b)ᵀ` per sample, `[B]`, differentiable; `M [B, C, H]`,
+/// `d [B, H]`, `W [H, D]` (the first layer's weight), CPU tensors of one float dtype.
+pub(crate) fn gram_penalty(m: &Tensor, d: &Tensor, w: &Tensor) -> Result<Tensor> {
     m.contiguous()?
-        .apply_op3(&d.contiguous()?, &g.contiguous()?, GramPenalty::default())
+        .apply_op3(&d.contiguous()?, &w.contiguous()?, GramPenalty::default())
 }
 
 /// The same with candle's ops: the reference.
-pub(crate) fn gram_penalty_reference(m: &Tensor, d: &Tensor, g: &Tensor) -> Result<Tensor> {
+pub(crate) fn gram_penalty_reference(m: &Tensor, d: &Tensor, w: &Tensor) -> Result<Tensor> {
     let (b, c, h) = m.dims3()?;
+    let g = w.matmul(&w.t()?)?;
     let p = m.broadcast_mul(&d.unsqueeze(1)?)?;
-    let pg = p.reshape((b * c, h))?.matmul(g)?.reshape((b, c, h))?;
+    let pg = p.reshape((b * c, h))?.matmul(&g)?.reshape((b, c, h))?;
     (pg * p)?.sum((1, 2))
 }
 
@@ -235,55 +248,65 @@ pub(crate) fn gram_penalty_reference(m: &Tensor, d: &Tensor, g: &Tensor) -> Resu
 mod tests {
     use candle_core::{DType, Device, Tensor, Var};
 
+    type Op = fn(&Tensor, &Tensor, &Tensor) -> candle_core::Result<Tensor>;
+
+    /// The value and the gradients of `Σ_b u_b r_b` (random `u`) with respect to `M`, `d` and `W`.
+    fn value_and_gradients(f: Op, m: &Var, d: &Var, w: &Var, u: &Tensor) -> Vec<Vec<f64>> {
+        let r = f(m.as_tensor(), d.as_tensor(), w.as_tensor()).unwrap();
+        let grads = (&r * u).unwrap().sum_all().unwrap().backward().unwrap();
+        let flat = |t: &Tensor| -> Vec<f64> {
+            t.to_dtype(DType::F64)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap()
+        };
+        let mut out = vec![flat(&r)];
+        for v in [m, d, w] {
+            out.push(flat(grads.get(v).unwrap()));
+        }
+        out
+    }
+
+    /// Against candle's ops at odd sizes (widths on both sides of the symmetric product's
+    /// 128-column blocks), on 1, 2 and 3 threads.
     #[test]
     fn value_and_gradients_match_candle() {
-        for dtype in [DType::F32, DType::F64] {
-            for (b, c, h, d_in) in [(5, 3, 7, 11), (2, 32, 40, 50), (1, 1, 1, 3)] {
-                let rand = |shape: &[usize]| {
-                    let t = Tensor::randn(0f32, 1f32, shape, &Device::Cpu).unwrap();
-                    Var::from_tensor(&t.to_dtype(dtype).unwrap()).unwrap()
-                };
-                let (m, d, w) = (rand(&[b, c, h]), rand(&[b, h]), rand(&[h, d_in]));
-                let g = w.matmul(&w.t().unwrap()).unwrap();
-                let weights = rand(&[b]);
-                let run = |f: fn(&Tensor, &Tensor, &Tensor) -> candle_core::Result<Tensor>| {
-                    let r = f(m.as_tensor(), d.as_tensor(), &g).unwrap();
-                    let grads = (&r * weights.as_tensor())
-                        .unwrap()
-                        .sum_all()
-                        .unwrap()
-                        .backward()
-                        .unwrap();
-                    let flat = |t: &Tensor| -> Vec<f64> {
-                        t.to_dtype(DType::F64)
-                            .unwrap()
-                            .flatten_all()
-                            .unwrap()
-                            .to_vec1()
-                            .unwrap()
-                    };
-                    let mut out = vec![flat(&r)];
-                    for v in [&m, &d, &w] {
-                        out.push(flat(grads.get(v).unwrap()));
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                for dtype in [DType::F32, DType::F64] {
+                    for (b, c, h, d_in) in [(5, 3, 7, 11), (2, 32, 130, 50), (1, 1, 1, 3)] {
+                        let rand = |shape: &[usize]| {
+                            let t = Tensor::randn(0f32, 1f32, shape, &Device::Cpu).unwrap();
+                            Var::from_tensor(&t.to_dtype(dtype).unwrap()).unwrap()
+                        };
+                        let (m, d, w) = (rand(&[b, c, h]), rand(&[b, h]), rand(&[h, d_in]));
+                        let u = rand(&[b]);
+                        let run = |f: Op| value_and_gradients(f, &m, &d, &w, u.as_tensor());
+                        let (fast, reference) =
+                            (run(super::gram_penalty), run(super::gram_penalty_reference));
+                        let tol = if dtype == DType::F64 { 1e-10 } else { 2e-4 };
+                        for (what, (a, e)) in ["value", "∂M", "∂d", "∂W"]
+                            .iter()
+                            .zip(fast.iter().zip(&reference))
+                        {
+                            let scale = e.iter().fold(0f64, |s, v| s.max(v.abs())).max(1e-30);
+                            let err = a.iter().zip(e).fold(0f64, |s, (a, e)| s.max((a - e).abs()));
+                            assert!(
+                                err / scale < tol,
+                                "{dtype:?} {:?} on {threads} threads: {what} rel err {:e}",
+                                (b, c, h, d_in),
+                                err / scale
+                            );
+                        }
                     }
-                    out
-                };
-                let (fast, reference) =
-                    (run(super::gram_penalty), run(super::gram_penalty_reference));
-                let tol = if dtype == DType::F64 { 1e-10 } else { 2e-4 };
-                for (what, (a, e)) in ["value", "∂M", "∂d", "∂W"]
-                    .iter()
-                    .zip(fast.iter().zip(&reference))
-                {
-                    let scale = e.iter().fold(0f64, |s, v| s.max(v.abs())).max(1e-30);
-                    let err = a.iter().zip(e).fold(0f64, |s, (a, e)| s.max((a - e).abs())) / scale;
-                    assert!(
-                        err < tol,
-                        "{dtype:?} {:?}: {what} rel err {err:e}",
-                        (b, c, h, d_in)
-                    );
                 }
-            }
+            });
         }
     }
 }

@@ -78,6 +78,7 @@ mod params;
 pub mod product_timing;
 #[cfg(not(feature = "bench"))]
 mod product_timing;
+mod rows_op;
 mod simd;
 #[cfg(feature = "bench")]
 pub mod sparse;

@@ -148,8 +148,7 @@ impl Mlp {
         // ‖J‖² = tr(P (W_1 W_1ᵀ) Pᵀ): the Gram matrix G = W_1 W_1ᵀ is one product for the whole
         // batch, and each sample then costs code·H_1² multiply-adds instead of code·H_1·input.
         let rows = self.rows_before_first_layer(trace)?; // [B, code, H_1], before D_1
-        let gram = first.matmul(&first.t()?)?;
-        self.kernels.gram_penalty(&rows, &d[0], &gram)
+        self.kernels.gram_penalty(&rows, &d[0], first)
     }
 
     /// `D_L W_L ⋯ D_2 W_2` per sample, `[B, code, H_1]`: the Jacobian's rows before the first
@@ -157,18 +156,13 @@ impl Mlp {
     fn rows_before_first_layer(&self, trace: &Trace) -> Result<Tensor> {
         let d = &trace.derivatives;
         let last = self.encoder.len() - 1;
-        let (batch, code) = d[last].dims2()?;
         let mut m = d[last]
             .unsqueeze(2)?
             .broadcast_mul(&self.weight(last)?.unsqueeze(0)?)?;
         for l in (1..last).rev() {
-            let w = self.weight(l)?;
-            let width = m.dim(2)?;
-            m = m
-                .broadcast_mul(&d[l].unsqueeze(1)?)?
-                .reshape((batch * code, width))?
-                .matmul(w)?
-                .reshape((batch, code, w.dim(1)?))?;
+            m = self
+                .kernels
+                .scaled_rows_product(&m, &d[l], self.weight(l)?)?;
         }
         Ok(m)
     }
