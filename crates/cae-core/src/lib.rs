@@ -56,12 +56,12 @@ mod conv;
 mod conv_kernel;
 mod conv_op;
 mod cpu_op;
+mod deep_penalty_op;
 mod device;
 mod error;
 mod fastmath;
 mod fused;
 mod gradients;
-mod gram_op;
 mod hessian;
 mod host;
 mod init;
@@ -78,7 +78,6 @@ mod params;
 pub mod product_timing;
 #[cfg(not(feature = "bench"))]
 mod product_timing;
-mod rows_op;
 mod simd;
 #[cfg(feature = "bench")]
 pub mod sparse;
