@@ -1,13 +1,14 @@
 //! The one place that decides which implementation runs an operation: this crate's fast CPU
 //! kernels or candle's own ops.
 //!
-//! The fast kernels (the convolutions of [`crate::conv_op`], the one-layer MLP's fused step and
-//! inference of [`crate::fused`]) apply to CPU tensors only; on CUDA and Metal, and whenever a
+//! The fast kernels (the convolutions of [`crate::conv_op`], the deep MLP encoder's exact penalty
+//! of [`crate::deep_penalty_op`], the one-layer MLP's fused step
+//! and inference of [`crate::fused`]) apply to CPU tensors only; on CUDA and Metal, and whenever a
 //! model is built with [`Kernels::CandleOnly`], every operation is candle's. The candle-only path
 //! is the reference the fast kernels are tested against.
 use candle_core::{DType, Result, Tensor};
 
-use crate::{bias_op, conv_op, gram_op};
+use crate::{bias_op, conv_op, deep_penalty_op};
 
 /// Which implementation a model's operations run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -82,13 +83,18 @@ impl Kernels {
         x.broadcast_add(&b.reshape(shape)?)
     }
 
-    /// The deep MLP encoder's exact penalty from its rows: `Σ_c (m_bc ⊙ d_b) G (m_bc ⊙ d_b)ᵀ` per
-    /// sample for `M [B, C, H]`, `d [B, H]` and the symmetric Gram matrix `G [H, H]`.
-    pub(crate) fn gram_penalty(self, m: &Tensor, d: &Tensor, g: &Tensor) -> Result<Tensor> {
-        if self.fast_op(m) {
-            gram_op::gram_penalty(m, d, g)
+    /// A deep MLP encoder's exact penalty `‖J‖²_F` per sample, `[B]`, from its layers'
+    /// derivatives `d_l = g'(a_l) [B, H_l]` and weights `W_l [H_l, H_{l-1}]`, input side first
+    /// (two or more layers, the first narrower than the input).
+    pub(crate) fn deep_penalty(
+        self,
+        derivatives: &[Tensor],
+        weights: &[&Tensor],
+    ) -> Result<Tensor> {
+        if derivatives.first().is_some_and(|d| self.fast_op(d)) {
+            deep_penalty_op::deep_penalty(derivatives, weights)
         } else {
-            gram_op::gram_penalty_reference(m, d, g)
+            deep_penalty_op::deep_penalty_reference(derivatives, weights)
         }
     }
 }

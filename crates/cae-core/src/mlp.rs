@@ -130,7 +130,7 @@ impl Mlp {
     ///
     /// One layer: the closed form `Σ_j g'(a_j)² Σ_i W_ji²`, O(B·H + H·D). Deeper, with a code and a
     /// first layer narrower than the input: the rows of the Jacobian down to the first layer, then
-    /// its Gram matrix (see [`crate::gram_op`]). Otherwise the Jacobian itself, built by
+    /// its Gram matrix (see [`crate::deep_penalty_op`]). Otherwise the Jacobian itself, built by
     /// propagating tangents through the narrower side.
     pub fn jacobian_sq_norm(&self, trace: &Trace) -> Result<Tensor> {
         if let [layer] = self.encoder.as_slice() {
@@ -147,30 +147,10 @@ impl Mlp {
         // J = P W_1 with P = D_L W_L ⋯ D_2 W_2 D_1, [code, H_1] per sample, so
         // ‖J‖² = tr(P (W_1 W_1ᵀ) Pᵀ): the Gram matrix G = W_1 W_1ᵀ is one product for the whole
         // batch, and each sample then costs code·H_1² multiply-adds instead of code·H_1·input.
-        let rows = self.rows_before_first_layer(trace)?; // [B, code, H_1], before D_1
-        let gram = first.matmul(&first.t()?)?;
-        self.kernels.gram_penalty(&rows, &d[0], &gram)
-    }
-
-    /// `D_L W_L ⋯ D_2 W_2` per sample, `[B, code, H_1]`: the Jacobian's rows before the first
-    /// layer's `g'` and weight, multiplied from the code side.
-    fn rows_before_first_layer(&self, trace: &Trace) -> Result<Tensor> {
-        let d = &trace.derivatives;
-        let last = self.encoder.len() - 1;
-        let (batch, code) = d[last].dims2()?;
-        let mut m = d[last]
-            .unsqueeze(2)?
-            .broadcast_mul(&self.weight(last)?.unsqueeze(0)?)?;
-        for l in (1..last).rev() {
-            let w = self.weight(l)?;
-            let width = m.dim(2)?;
-            m = m
-                .broadcast_mul(&d[l].unsqueeze(1)?)?
-                .reshape((batch * code, width))?
-                .matmul(w)?
-                .reshape((batch, code, w.dim(1)?))?;
-        }
-        Ok(m)
+        let weights = (0..d.len())
+            .map(|l| self.weight(l))
+            .collect::<Result<Vec<_>>>()?;
+        self.kernels.deep_penalty(d, &weights)
     }
 
     /// Per-sample Jacobian `∂code/∂x`, `[B, code, input]`.

@@ -39,7 +39,11 @@ fn max_rel_diff(a: &Tensor, b: &Tensor) -> f64 {
 /// One training step's loss and every gradient, fast kernels against candle's ops.
 fn assert_step_matches_candle(preset: &str, dtype: DType, tol: f64) {
     let config = CaeConfig::preset(preset).unwrap();
-    let (fast, reference) = model_pair(&config, dtype);
+    assert_config_step_matches_candle(&config, preset, dtype, tol);
+}
+
+fn assert_config_step_matches_candle(config: &CaeConfig, preset: &str, dtype: DType, tol: f64) {
+    let (fast, reference) = model_pair(config, dtype);
     let x = inputs(5, config.input_dim(), 3).to_dtype(dtype).unwrap();
     fast.set_probe_seed(7);
     reference.set_probe_seed(7);
@@ -139,4 +143,36 @@ fn deep_loss_gradients_match_finite_differences() {
         FD_TOL,
         "deep loss",
     );
+}
+
+/// An MLP encoder four layers deep at odd widths (12-9-7-5-3, softplus hidden, sigmoid code):
+/// the rows pass through two middle layers' scaled products before the Gram penalty. Its whole
+/// loss against finite differences in f64, and its step against candle's ops in f64 and f32.
+fn four_layer_config() -> CaeConfig {
+    let mut config = mlp_config(&[9, 7, 5], 3, Activation::Softplus, false);
+    if let cae_core::Architecture::Mlp(m) = &mut config.architecture {
+        m.code_activation = Activation::Sigmoid;
+    }
+    config
+}
+
+#[test]
+fn four_layer_loss_gradients_match_finite_differences() {
+    let (model, varmap) = f64_model(&four_layer_config(), 29);
+    assert_eq!(model.kernels(), Kernels::Fast);
+    let x = inputs(5, H * W, 11);
+    check_param_gradients(
+        &varmap,
+        || model.loss(&x, 0.3).unwrap().total,
+        1e-6,
+        FD_TOL,
+        "four-layer loss",
+    );
+}
+
+#[test]
+fn four_layer_step_matches_candle_ops() {
+    let config = four_layer_config();
+    assert_config_step_matches_candle(&config, "12-9-7-5-3", DType::F64, 1e-10);
+    assert_config_step_matches_candle(&config, "12-9-7-5-3", DType::F32, 1e-4);
 }
