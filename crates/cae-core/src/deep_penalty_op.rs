@@ -63,6 +63,13 @@ impl DeepPenalty {
 }
 
 /// `d`'s block of layer `l` for every sample, copied out of the packed `[B, Σ H_l]` derivatives.
+/// `Σ a_i b_i`, accumulated in order (the same sum whatever the thread count).
+fn dot<T: Element>(a: &[T], b: &[T]) -> T {
+    let mut acc = T::ZERO;
+    a.iter().zip(b).for_each(|(&x, &y)| acc += x * y);
+    acc
+}
+
 fn layer_derivatives<T: Element>(d: &[T], total: usize, start: usize, width: usize) -> Vec<T> {
     d.chunks(total)
         .flat_map(|row| row[start..start + width].iter().copied())
@@ -190,11 +197,7 @@ impl DeepPenalty {
         let value = p
             .par_chunks(sample)
             .zip(pg.par_chunks(sample))
-            .map(|(pb, qb)| {
-                let mut acc = T::ZERO;
-                pb.iter().zip(qb).for_each(|(&a, &b)| acc += a * b);
-                acc
-            })
+            .map(|(pb, qb)| dot(pb, qb))
             .collect();
         (value, Saved { rows, scaled, pg })
     }
@@ -293,11 +296,7 @@ impl DeepPenalty {
                     .flat_map_iter(|rb| {
                         rb.chunks(width)
                             .zip(w_last.chunks(width))
-                            .map(|(r_row, w_row)| {
-                                let mut acc = T::ZERO;
-                                r_row.iter().zip(w_row).for_each(|(&a, &b)| acc += a * b);
-                                acc
-                            })
+                            .map(|(r_row, w_row)| dot(r_row, w_row))
                     })
                     .collect();
                 put_dd(last, &dd_last);

@@ -128,24 +128,7 @@ fn cae_h_objective_and_step_match_finite_differences() {
     model.set_probe_seed(17);
     let step = model.hessian_step(&x, lambda, &h).unwrap();
     let grads = objective().backward().unwrap();
-    for (name, var) in varmap.data().lock().unwrap().iter() {
-        let a: Vec<f64> = step
-            .gradients
-            .get(var.as_tensor())
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        let b: Vec<f64> = grads
-            .get(var.as_tensor())
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        assert!(rel_err(&a, &b) < 1e-10, "{name}: step gradient differs");
-    }
+    assert_step_gradients(&step.gradients, &grads, &varmap, 1e-10, "CAE+H");
     assert!((step.total - loss.total.to_scalar::<f64>().unwrap()).abs() < 1e-12);
 }
 

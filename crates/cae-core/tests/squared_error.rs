@@ -72,24 +72,7 @@ fn check_objective(config: CaeConfig, x: &Tensor, what: &str) {
         "{what}"
     );
     let grads = loss.total.backward().unwrap();
-    for (name, var) in varmap.data().lock().unwrap().iter() {
-        let a: Vec<f64> = step
-            .gradients
-            .get(var.as_tensor())
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        let b: Vec<f64> = grads
-            .get(var.as_tensor())
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        assert!(rel_err(&a, &b) < 1e-12, "{what}: step gradient of {name}");
-    }
+    assert_step_gradients(&step.gradients, &grads, &varmap, 1e-12, what);
 }
 
 #[test]

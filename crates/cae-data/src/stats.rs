@@ -14,17 +14,6 @@ pub struct FeatureStats {
     pub std: Vec<f64>,
 }
 
-impl FeatureStats {
-    /// The standard deviations with zeros replaced by 1, so that a constant feature is only
-    /// centred (as scikit-learn's `StandardScaler` does); what to divide by.
-    pub fn scale(&self) -> Vec<f64> {
-        self.std
-            .iter()
-            .map(|&s| if s > 0.0 { s } else { 1.0 })
-            .collect()
-    }
-}
-
 impl Dataset {
     /// Each feature's mean and standard deviation, in two passes summed in `f64`; `None` when
     /// the dataset is empty.
@@ -66,7 +55,6 @@ mod tests {
         assert_eq!(stats.mean, [2.5, 7.0]);
         assert!((stats.std[0] - 1.25f64.sqrt()).abs() < 1e-12);
         assert_eq!(stats.std[1], 0.0);
-        assert_eq!(stats.scale()[1], 1.0);
 
         let bytes = Dataset::from_raw(vec![0, 255], vec![0, 0], 1, 1).unwrap();
         let stats = bytes.feature_stats().unwrap();

@@ -152,3 +152,24 @@ pub fn check_param_gradients(
         );
     }
 }
+
+/// Asserts that a step's gradients (`step`, e.g. from `loss_and_gradients`) equal candle
+/// autograd's (`grads`, from `backward()` of the same objective) for every variable of `varmap`,
+/// within relative error `tol`.
+pub fn assert_step_gradients(
+    step: &cae_core::Gradients,
+    grads: &candle_core::backprop::GradStore,
+    varmap: &VarMap,
+    tol: f64,
+    what: &str,
+) {
+    let host = |t: &Tensor| -> Vec<f64> { t.flatten_all().unwrap().to_vec1().unwrap() };
+    for (name, var) in varmap.data().lock().unwrap().iter() {
+        let a = host(step.get(var.as_tensor()).unwrap());
+        let b = host(grads.get(var.as_tensor()).unwrap());
+        assert!(
+            rel_err(&a, &b) < tol,
+            "{what}: step gradient of {name} differs"
+        );
+    }
+}

@@ -25,29 +25,24 @@ pub fn render_table(reports: &[(&str, &EvalReport)]) -> String {
         rows.push((name, cells));
     };
     row("test samples".into(), &|r| Some(r.samples.to_string()));
-    // One loss for every model names the row; mixed, each cell says its own.
-    let loss = reports.first().map(|(_, r)| r.reconstruction.loss);
-    let one_loss = reports
-        .iter()
-        .all(|(_, r)| Some(r.reconstruction.loss) == loss);
-    let (loss_name, cell) = match loss {
-        Some(ReconstructionLoss::Bce) if one_loss => ("BCE per pixel".to_string(), false),
-        Some(loss) if one_loss => (format!("{} per value", loss.key().to_uppercase()), false),
-        _ => ("reconstruction per value".to_string(), true),
+    // One loss for every model names the rows; mixed, each cell says its own.
+    let shared = reports
+        .first()
+        .map(|(_, r)| r.reconstruction.loss)
+        .filter(|&loss| reports.iter().all(|(_, r)| r.reconstruction.loss == loss));
+    let short = shared.map_or("reconstruction".to_string(), |loss| {
+        loss.key().to_uppercase()
+    });
+    let unit = if shared == Some(ReconstructionLoss::Bce) {
+        "pixel"
+    } else {
+        "value"
     };
-    let value = move |r: &EvalReport, v: f64| {
-        if cell {
-            format!("{v:.5} ({})", r.reconstruction.loss.key().to_uppercase())
-        } else {
-            format!("{v:.5}")
-        }
+    let value = move |r: &EvalReport, v: f64| match shared {
+        Some(_) => format!("{v:.5}"),
+        None => format!("{v:.5} ({})", r.reconstruction.loss.key().to_uppercase()),
     };
-    let short = loss_name
-        .split_whitespace()
-        .next()
-        .unwrap_or("loss")
-        .to_string();
-    row(loss_name.clone(), &|r| {
+    row(format!("{short} per {unit}"), &|r| {
         Some(value(r, r.reconstruction.overall))
     });
     row("mean ‖J‖_F".into(), &|r| {
