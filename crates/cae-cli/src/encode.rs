@@ -32,8 +32,9 @@ width D must be the model's input size.
 
 --scores FILE writes a CSV with one line per sample: its file or row index (and label), its \
 reconstruction_loss (the loss the model was trained with, per value) and jacobian_frobenius \
-(the Frobenius norm of the encoder's Jacobian at the sample, in the model's input space): \
-samples unlike the training data score high, for anomaly detection.
+(the Frobenius norm of the encoder's Jacobian at the sample, in the model's input space). For \
+anomaly detection, samples unlike the training data have a high reconstruction loss; ‖J(x)‖_F \
+can go either way (far from the data, sigmoid code units saturate and it drops).
 
 All inputs are read and checked first; if any cannot be used, every problem is reported, the \
 exit code is non-zero and nothing is written. Files are written atomically, all or none. \
