@@ -9,7 +9,7 @@ use clap::Args;
 
 use crate::data::DataArgs;
 use crate::own_data::{self, OwnDataArgs};
-use crate::values::{DeviceChoice, Preset};
+use crate::values::{DeviceChoice, Preset, Schedule};
 use crate::weights::{DEFAULT_MODEL, DEFAULT_MODEL_NAME};
 
 #[derive(Debug, Args)]
@@ -47,6 +47,9 @@ pub struct FinetuneArgs {
     /// Adam learning rate.
     #[arg(long, default_value_t = FinetuneConfig::default().learning_rate)]
     lr: f64,
+    /// Learning-rate schedule over --epochs (a run stopped early stops on the way).
+    #[arg(long, value_enum, default_value_t = Schedule::of(FinetuneConfig::default().lr_schedule))]
+    schedule: Schedule,
     /// The last N training images are the validation split.
     #[arg(long, default_value_t = FinetuneConfig::default().validation)]
     validation: usize,
@@ -83,6 +86,7 @@ pub fn run(args: FinetuneArgs, quiet: bool) -> Result<()> {
         patience: args.patience,
         batch_size: args.batch_size,
         learning_rate: args.lr,
+        lr_schedule: args.schedule.lr_schedule(),
         validation: args.validation,
         seed: args.seed,
         train_limit: args.train_limit,

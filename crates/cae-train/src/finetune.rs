@@ -16,7 +16,7 @@ use candle_nn::{Optimizer, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::optim::AdamConfig;
-use crate::{Adam, AdamParams, TrainError};
+use crate::{Adam, AdamParams, LrSchedule, TrainError};
 
 /// Metadata key of a classifier file holding its [`FinetuneConfig`] as JSON.
 pub const FINETUNE_KEY: &str = "cae.finetune";
@@ -52,6 +52,9 @@ pub struct FinetuneConfig {
     pub batch_size: usize,
     /// Adam's learning rate.
     pub learning_rate: f64,
+    /// How the learning rate moves over `max_epochs` (a run stopped early stops on the way).
+    #[serde(default = "constant_schedule")]
+    pub lr_schedule: LrSchedule,
     /// Adam's other hyper-parameters.
     pub adam: AdamParams,
     /// The last this many training images are the validation split, not trained on.
@@ -72,6 +75,7 @@ impl Default for FinetuneConfig {
             patience: 5,
             batch_size: 100,
             learning_rate: 1e-3,
+            lr_schedule: LrSchedule::Constant,
             adam: AdamParams::default(),
             validation: 10_000,
             seed: 42,
@@ -106,6 +110,11 @@ impl FinetuneConfig {
         }
         Ok(())
     }
+}
+
+/// Classifier files written before the schedule was a setting used a constant rate.
+fn constant_schedule() -> LrSchedule {
+    LrSchedule::Constant
 }
 
 /// One epoch of fine-tuning.
@@ -204,10 +213,15 @@ pub fn finetune(
     let batcher = cae_data::Batcher::new(cfg.batch_size).shuffle(cfg.seed);
     let mut epochs = Vec::new();
     let (mut best_epoch, mut best_error) = (0, f64::INFINITY);
+    let steps_per_epoch = fit.div_ceil(cfg.batch_size);
+    let total_steps = (cfg.max_epochs * steps_per_epoch) as f64;
     for epoch in 1..=cfg.max_epochs {
         let started = Instant::now();
         let (mut loss_sum, mut penalty_sum) = (0.0, 0.0);
-        for indices in batcher.order(fit, epoch).chunks(cfg.batch_size) {
+        for (i, indices) in batcher.order(fit, epoch).chunks(cfg.batch_size).enumerate() {
+            // As the trainer does: the rate after this share of the longest run.
+            let step = ((epoch - 1) * steps_per_epoch + i) as f64;
+            adam.set_learning_rate(cfg.lr_schedule.rate(cfg.learning_rate, step / total_steps));
             let x = data.gather_tensor(indices, device)?;
             let labels = label_tensor(&data, indices, device)?;
             let mut loss = classifier.cross_entropy(&x, &labels)?;

@@ -9,7 +9,7 @@ use cae_core::{
 };
 use cae_train::{
     error_rate, files, finetune, loaded_from_varmap, train_stacked_layer, FinetuneConfig,
-    RunConfig, Silent, StackRunConfig, TangentProp, TrainConfig, Trainer, FINETUNE_KEY,
+    LrSchedule, RunConfig, Silent, StackRunConfig, TangentProp, TrainConfig, Trainer, FINETUNE_KEY,
     LAYER_MODEL,
 };
 use candle_core::{DType, Device};
@@ -162,6 +162,71 @@ fn finetuning_a_standardising_model_separates_real_valued_data() {
             "{name}"
         );
     }
+}
+
+/// The classifier's weights after fine-tuning `base` for 5 epochs under `schedule`, and the
+/// configuration its file records.
+fn finetuned_under(
+    base: &LoadedModel,
+    schedule: LrSchedule,
+    dir: &std::path::Path,
+) -> (Vec<f32>, FinetuneConfig) {
+    let cfg = FinetuneConfig {
+        max_epochs: 5,
+        patience: 5,
+        batch_size: 50,
+        learning_rate: 1e-2,
+        lr_schedule: schedule,
+        validation: 100,
+        ..FinetuneConfig::default()
+    };
+    let out = dir.join(format!("{schedule:?}.safetensors"));
+    finetune(
+        base,
+        &cfg,
+        &synthetic(400, 1),
+        &out,
+        &Device::Cpu,
+        &mut |_| {},
+    )
+    .unwrap();
+    let loaded = cae_core::read_classifier(&out, &Device::Cpu).unwrap();
+    let saved = serde_json::from_str(&loaded.metadata[FINETUNE_KEY]).unwrap();
+    let mut names: Vec<&String> = loaded.tensors.keys().collect();
+    names.sort();
+    let mut weights = Vec::new();
+    for name in names {
+        weights.extend(
+            loaded.tensors[name]
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap(),
+        );
+    }
+    (weights, saved)
+}
+
+#[test]
+fn the_learning_rate_schedule_acts_and_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = random_cae(4);
+    let (constant, saved) = finetuned_under(&base, LrSchedule::Constant, dir.path());
+    assert_eq!(saved.lr_schedule, LrSchedule::Constant);
+    // A cosine to 100% of the rate is the constant rate: the same weights, bit for bit.
+    let flat = LrSchedule::Cosine {
+        final_fraction: 1.0,
+    };
+    assert_eq!(finetuned_under(&base, flat, dir.path()).0, constant);
+    let (cosine, saved) = finetuned_under(&base, LrSchedule::cosine(), dir.path());
+    assert_eq!(saved.lr_schedule, LrSchedule::cosine());
+    assert_eq!(cosine.len(), constant.len());
+    assert_ne!(cosine, constant, "the decaying rate changed nothing");
+    // Classifier files written before the schedule was a setting read as a constant rate.
+    let mut old = serde_json::to_value(FinetuneConfig::default()).unwrap();
+    old.as_object_mut().unwrap().remove("lr_schedule").unwrap();
+    let old: FinetuneConfig = serde_json::from_value(old).unwrap();
+    assert_eq!(old.lr_schedule, LrSchedule::Constant);
 }
 
 #[test]
