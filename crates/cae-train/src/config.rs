@@ -31,6 +31,18 @@ impl LrSchedule {
         }
     }
 
+    /// Rejects a schedule whose rates leave [0, base].
+    pub fn validate(self) -> Result<(), TrainError> {
+        match self {
+            LrSchedule::Cosine { final_fraction } if !(0.0..=1.0).contains(&final_fraction) => {
+                Err(TrainError::InvalidConfig(format!(
+                    "cosine final fraction must be in [0, 1], got {final_fraction}"
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Learning rate after `progress` ∈ [0, 1] of the run.
     pub fn rate(self, base: f64, progress: f64) -> f64 {
         match self {
@@ -131,13 +143,7 @@ impl TrainConfig {
         {
             return bad(format!("Adam settings out of range: {a:?}"));
         }
-        if let LrSchedule::Cosine { final_fraction } = self.lr_schedule {
-            if !(0.0..=1.0).contains(&final_fraction) {
-                return bad(format!(
-                    "cosine final fraction must be in [0, 1], got {final_fraction}"
-                ));
-            }
-        }
+        self.lr_schedule.validate()?;
         if let Some(h) = &self.hessian {
             h.validate()
                 .map_err(|e| TrainError::InvalidConfig(e.to_string()))?;

@@ -98,6 +98,7 @@ impl FinetuneConfig {
                 self.learning_rate
             ));
         }
+        self.lr_schedule.validate()?;
         if self.validation == 0 || self.train_limit == Some(0) {
             return bad("the validation split and the training limit must be at least 1".into());
         }

@@ -222,6 +222,15 @@ fn the_learning_rate_schedule_acts_and_is_recorded() {
     assert_eq!(saved.lr_schedule, LrSchedule::cosine());
     assert_eq!(cosine.len(), constant.len());
     assert_ne!(cosine, constant, "the decaying rate changed nothing");
+    // A schedule whose rate would rise above the base rate is refused before any work.
+    let rising = FinetuneConfig {
+        lr_schedule: LrSchedule::Cosine {
+            final_fraction: 2.0,
+        },
+        ..FinetuneConfig::default()
+    };
+    let err = rising.validate().unwrap_err().to_string();
+    assert!(err.contains("cosine final fraction"), "{err}");
     // Classifier files written before the schedule was a setting read as a constant rate.
     let mut old = serde_json::to_value(FinetuneConfig::default()).unwrap();
     old.as_object_mut().unwrap().remove("lr_schedule").unwrap();
