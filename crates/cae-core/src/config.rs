@@ -114,7 +114,7 @@ pub const PRESETS: [(&str, &str); 8] = [
     ),
     (
         "rifai2011",
-        "784-1000-784, sigmoid, tied decoder weights as in Rifai et al. 2011, exact closed-form penalty; with --lambda 1e-3 the CAE's signature (a steep Jacobian spectrum, tangents along the digit's strokes) and the best features for finetune",
+        "784-1000-784, sigmoid, tied decoder weights as in Rifai et al. 2011, exact closed-form penalty; at λ 1e-3 the CAE's signature (a steep Jacobian spectrum, tangents along the digit's strokes) and the best features for fine-tuning",
     ),
     (
         "wide",
