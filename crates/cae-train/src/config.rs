@@ -8,10 +8,11 @@ use crate::optim::{AdamConfig, AdamParams};
 use crate::TrainError;
 
 /// How the learning rate moves over the run.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum LrSchedule {
     /// The same rate throughout (the original program).
+    #[default]
     Constant,
     /// Cosine decay from the base rate at the first step to `final_fraction` × base at the last.
     Cosine {
@@ -41,6 +42,11 @@ impl LrSchedule {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Learning rate at optimiser step `step` (0-based) of a run of `total_steps` steps.
+    pub fn rate_at_step(self, base: f64, step: usize, total_steps: usize) -> f64 {
+        self.rate(base, step as f64 / total_steps.max(1) as f64)
     }
 
     /// Learning rate after `progress` ∈ [0, 1] of the run.

@@ -53,7 +53,8 @@ pub struct FinetuneConfig {
     /// Adam's learning rate.
     pub learning_rate: f64,
     /// How the learning rate moves over `max_epochs` (a run stopped early stops on the way).
-    #[serde(default = "constant_schedule")]
+    /// Classifier files written before it was a setting read as [`LrSchedule::Constant`].
+    #[serde(default)]
     pub lr_schedule: LrSchedule,
     /// Adam's other hyper-parameters.
     pub adam: AdamParams,
@@ -111,11 +112,6 @@ impl FinetuneConfig {
         }
         Ok(())
     }
-}
-
-/// Classifier files written before the schedule was a setting used a constant rate.
-fn constant_schedule() -> LrSchedule {
-    LrSchedule::Constant
 }
 
 /// One epoch of fine-tuning.
@@ -215,14 +211,16 @@ pub fn finetune(
     let mut epochs = Vec::new();
     let (mut best_epoch, mut best_error) = (0, f64::INFINITY);
     let steps_per_epoch = fit.div_ceil(cfg.batch_size);
-    let total_steps = (cfg.max_epochs * steps_per_epoch) as f64;
+    let total_steps = cfg.max_epochs * steps_per_epoch;
     for epoch in 1..=cfg.max_epochs {
         let started = Instant::now();
         let (mut loss_sum, mut penalty_sum) = (0.0, 0.0);
         for (i, indices) in batcher.order(fit, epoch).chunks(cfg.batch_size).enumerate() {
-            // As the trainer does: the rate after this share of the longest run.
-            let step = ((epoch - 1) * steps_per_epoch + i) as f64;
-            adam.set_learning_rate(cfg.lr_schedule.rate(cfg.learning_rate, step / total_steps));
+            let step = (epoch - 1) * steps_per_epoch + i;
+            let lr = cfg
+                .lr_schedule
+                .rate_at_step(cfg.learning_rate, step, total_steps);
+            adam.set_learning_rate(lr);
             let x = data.gather_tensor(indices, device)?;
             let labels = label_tensor(&data, indices, device)?;
             let mut loss = classifier.cross_entropy(&x, &labels)?;

@@ -343,7 +343,7 @@ impl Trainer {
         }
         let batcher = Batcher::new(cfg.batch_size).shuffle(cfg.seed);
         let batches_per_epoch = batcher.num_batches(train.len());
-        let total_steps = (batches_per_epoch * cfg.epochs).max(1) as f64;
+        let total_steps = batches_per_epoch * cfg.epochs;
         observer.on_start(&RunInfo {
             first_epoch: self.progress.epoch,
             epochs: cfg.epochs,
@@ -369,10 +369,10 @@ impl Trainer {
                 let indices =
                     &order[batch * cfg.batch_size..((batch + 1) * cfg.batch_size).min(order.len())];
                 let x = train.gather_tensor(indices, &self.device)?;
-                let global_step = ((epoch - 1) * batches_per_epoch + batch) as f64;
+                let global_step = (epoch - 1) * batches_per_epoch + batch;
                 lr = cfg
                     .lr_schedule
-                    .rate(cfg.learning_rate, global_step / total_steps);
+                    .rate_at_step(cfg.learning_rate, global_step, total_steps);
                 // Probes depend only on (seed, epoch, batch), so a resumed run draws the same ones.
                 self.model.set_probe_seed(mix(cfg.seed, epoch, batch));
                 let step = cfg.step(&self.model, &x)?;
