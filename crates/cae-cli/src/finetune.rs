@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use cae_train::{error_rate, finetune, FinetuneConfig, TangentProp};
+use cae_train::{error_rate, finetune, Dropout, FinetuneConfig, TangentProp};
 use candle_core::DType;
 use clap::Args;
 
@@ -50,6 +50,15 @@ pub struct FinetuneArgs {
     /// Learning-rate schedule over --epochs (a run stopped early stops on the way).
     #[arg(long, value_enum, default_value_t = Schedule::of(FinetuneConfig::default().lr_schedule))]
     schedule: Schedule,
+    /// Probability of dropping each input value while training (dropout; 0: off).
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    input_dropout: f64,
+    /// Probability of dropping each code unit, the softmax layer's input, while training.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    dropout: f64,
+    /// Decoupled (AdamW) weight decay per step, as a fraction of the learning rate.
+    #[arg(long, default_value_t = FinetuneConfig::default().adam.weight_decay)]
+    weight_decay: f64,
     /// The last N training images are the validation split.
     #[arg(long, default_value_t = FinetuneConfig::default().validation)]
     validation: usize,
@@ -87,6 +96,14 @@ pub fn run(args: FinetuneArgs, quiet: bool) -> Result<()> {
         batch_size: args.batch_size,
         learning_rate: args.lr,
         lr_schedule: args.schedule.lr_schedule(),
+        adam: cae_train::AdamParams {
+            weight_decay: args.weight_decay,
+            ..FinetuneConfig::default().adam
+        },
+        dropout: Dropout {
+            input: args.input_dropout,
+            code: args.dropout,
+        },
         validation: args.validation,
         seed: args.seed,
         train_limit: args.train_limit,
@@ -95,7 +112,6 @@ pub fn run(args: FinetuneArgs, quiet: bool) -> Result<()> {
             tangents: args.tangents,
             iterations: args.tangent_iterations,
         }),
-        ..FinetuneConfig::default()
     };
     cfg.validate()?;
     if args.test_limit == Some(0) {

@@ -116,8 +116,30 @@ impl Classifier {
 
     /// Mean cross-entropy `−log p(y | x)` over the batch; `labels` are class indices (`u32`, `[B]`).
     pub fn cross_entropy(&self, x: &Tensor, labels: &Tensor) -> Result<Tensor> {
-        let log_p = candle_nn::ops::log_softmax(&self.logits(x)?, D::Minus1)?;
-        Ok(log_p.gather(&labels.unsqueeze(1)?, 1)?.neg()?.mean_all()?)
+        mean_cross_entropy(&self.logits(x)?, labels)
+    }
+
+    /// [`Self::cross_entropy`] of the network thinned by dropout masks (training only): the
+    /// encoder's inputs (as prepared, so a dropped standardised value is the feature's mean) are
+    /// multiplied by `input_keep [B, input]` and its code by `code_keep [B, code]`. A mask holds
+    /// 0 for a dropped unit and `1/(1 − p)` for a kept one, so the unthinned network used for
+    /// prediction needs no rescaling.
+    pub fn dropout_cross_entropy(
+        &self,
+        x: &Tensor,
+        labels: &Tensor,
+        input_keep: Option<&Tensor>,
+        code_keep: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let mut inputs = self.cae.prepare_inputs(x)?;
+        if let Some(keep) = input_keep {
+            inputs = (inputs * keep)?;
+        }
+        let mut code = self.cae.encode(&inputs)?;
+        if let Some(keep) = code_keep {
+            code = (code * keep)?;
+        }
+        mean_cross_entropy(&self.head(&code)?, labels)
     }
 
     /// The tangent-propagation penalty of the Manifold Tangent Classifier, per sample `[B]`:
@@ -138,6 +160,11 @@ impl Classifier {
         let dp = (&pz - p.broadcast_mul(&pz.sum_keepdim(D::Minus1)?)?)?;
         Ok(dp.sqr()?.sum(D::Minus1)?.sum(0)?)
     }
+}
+
+fn mean_cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
+    let log_p = candle_nn::ops::log_softmax(logits, D::Minus1)?;
+    Ok(log_p.gather(&labels.unsqueeze(1)?, 1)?.neg()?.mean_all()?)
 }
 
 /// A classifier file read and checked: the CAE's configuration and tensors, the softmax layer.

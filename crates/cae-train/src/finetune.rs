@@ -15,8 +15,9 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{Optimizer, VarBuilder};
 use serde::{Deserialize, Serialize};
 
+use crate::dropout::DropoutMasks;
 use crate::optim::AdamConfig;
-use crate::{Adam, AdamParams, LrSchedule, TrainError};
+use crate::{Adam, AdamParams, Dropout, LrSchedule, TrainError};
 
 /// Metadata key of a classifier file holding its [`FinetuneConfig`] as JSON.
 pub const FINETUNE_KEY: &str = "cae.finetune";
@@ -56,8 +57,12 @@ pub struct FinetuneConfig {
     /// Classifier files written before it was a setting read as [`LrSchedule::Constant`].
     #[serde(default)]
     pub lr_schedule: LrSchedule,
-    /// Adam's other hyper-parameters.
+    /// Adam's other hyper-parameters (its decoupled weight decay among them).
     pub adam: AdamParams,
+    /// Dropout of the inputs and of the code while training. Classifier files written before it
+    /// was a setting read as no dropout.
+    #[serde(default)]
+    pub dropout: Dropout,
     /// The last this many training images are the validation split, not trained on.
     pub validation: usize,
     /// Seeds the softmax layer's weights and the minibatch order.
@@ -78,6 +83,7 @@ impl Default for FinetuneConfig {
             learning_rate: 1e-3,
             lr_schedule: LrSchedule::Constant,
             adam: AdamParams::default(),
+            dropout: Dropout::default(),
             validation: 10_000,
             seed: 42,
             train_limit: None,
@@ -100,6 +106,13 @@ impl FinetuneConfig {
             ));
         }
         self.lr_schedule.validate()?;
+        self.dropout.validate()?;
+        if !(self.adam.weight_decay.is_finite() && self.adam.weight_decay >= 0.0) {
+            return bad(format!(
+                "the weight decay must be 0 or more, got {}",
+                self.adam.weight_decay
+            ));
+        }
         if self.validation == 0 || self.train_limit == Some(0) {
             return bad("the validation split and the training limit must be at least 1".into());
         }
@@ -208,6 +221,8 @@ pub fn finetune(
         serde_json::to_string(cfg).expect("a config always serialises"),
     )]);
     let batcher = cae_data::Batcher::new(cfg.batch_size).shuffle(cfg.seed);
+    let mut dropout = DropoutMasks::new(cfg.dropout, cfg.seed);
+    let (input_dim, code_dim) = (base.config.input_dim(), classifier.autoencoder().code_dim());
     let mut epochs = Vec::new();
     let (mut best_epoch, mut best_error) = (0, f64::INFINITY);
     let steps_per_epoch = fit.div_ceil(cfg.batch_size);
@@ -223,7 +238,18 @@ pub fn finetune(
             adam.set_learning_rate(lr);
             let x = data.gather_tensor(indices, device)?;
             let labels = label_tensor(&data, indices, device)?;
-            let mut loss = classifier.cross_entropy(&x, &labels)?;
+            let mut loss = if cfg.dropout.is_off() {
+                classifier.cross_entropy(&x, &labels)?
+            } else {
+                let (input_keep, code_keep) =
+                    dropout.draw(indices.len(), input_dim, code_dim, device)?;
+                classifier.dropout_cross_entropy(
+                    &x,
+                    &labels,
+                    input_keep.as_ref(),
+                    code_keep.as_ref(),
+                )?
+            };
             loss_sum += scalar(&loss)? * indices.len() as f64;
             if let (Some(cache), Some(t)) = (&tangents, &cfg.tangent_prop) {
                 let u = cache.gather(indices, device)?;

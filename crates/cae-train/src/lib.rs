@@ -84,6 +84,7 @@
 pub mod analysis;
 pub mod artifacts;
 mod config;
+mod dropout;
 mod error;
 mod eval;
 pub mod figures;
@@ -98,6 +99,7 @@ mod stack;
 mod trainer;
 
 pub use config::{LrSchedule, TrainConfig};
+pub use dropout::Dropout;
 pub use error::TrainError;
 pub use eval::{evaluate, Evaluation};
 pub use finetune::{

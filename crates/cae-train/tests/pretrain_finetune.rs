@@ -8,9 +8,9 @@ use cae_core::{
     MlpConfig, PenaltyMethod,
 };
 use cae_train::{
-    error_rate, files, finetune, loaded_from_varmap, train_stacked_layer, FinetuneConfig,
-    LrSchedule, RunConfig, Silent, StackRunConfig, TangentProp, TrainConfig, Trainer, FINETUNE_KEY,
-    LAYER_MODEL,
+    error_rate, files, finetune, loaded_from_varmap, train_stacked_layer, AdamParams, Dropout,
+    FinetuneConfig, LrSchedule, RunConfig, Silent, StackRunConfig, TangentProp, TrainConfig,
+    Trainer, FINETUNE_KEY, LAYER_MODEL,
 };
 use candle_core::{DType, Device};
 
@@ -42,14 +42,24 @@ fn random_cae(seed: u64) -> LoadedModel {
     loaded_from_varmap(&config, &varmap).unwrap()
 }
 
-/// Plain fine-tuning and the Manifold Tangent Classifier, as the separable problems are tuned.
-fn plain_and_mtc() -> [(&'static str, FinetuneConfig); 2] {
+/// Plain fine-tuning, fine-tuning with dropout and weight decay, and the Manifold Tangent
+/// Classifier, as the separable problems are tuned.
+fn plain_and_mtc() -> [(&'static str, FinetuneConfig); 3] {
     let mtc = TangentProp {
         weight: 0.1,
         tangents: 3,
         iterations: 5,
     };
-    [("plain", None), ("mtc", Some(mtc))].map(|(name, tangent_prop)| {
+    let dropout = Dropout {
+        input: 0.1,
+        code: 0.3,
+    };
+    let settings = [
+        ("plain", None, Dropout::default(), 0.0),
+        ("dropout", None, dropout, 1e-2),
+        ("mtc", Some(mtc), Dropout::default(), 0.0),
+    ];
+    settings.map(|(name, tangent_prop, dropout, weight_decay)| {
         let cfg = FinetuneConfig {
             max_epochs: 40,
             patience: 40,
@@ -57,6 +67,11 @@ fn plain_and_mtc() -> [(&'static str, FinetuneConfig); 2] {
             learning_rate: 1e-2,
             validation: 100,
             tangent_prop,
+            dropout,
+            adam: AdamParams {
+                weight_decay,
+                ..AdamParams::default()
+            },
             ..FinetuneConfig::default()
         };
         (name, cfg)
@@ -164,6 +179,18 @@ fn finetuning_a_standardising_model_separates_real_valued_data() {
     }
 }
 
+/// Fine-tuning for 5 epochs, the settings [`finetuned_under`] varies.
+fn five_epochs() -> FinetuneConfig {
+    FinetuneConfig {
+        max_epochs: 5,
+        patience: 5,
+        batch_size: 50,
+        learning_rate: 1e-2,
+        validation: 100,
+        ..FinetuneConfig::default()
+    }
+}
+
 /// The classifier's weights after fine-tuning `base` for 5 epochs under `schedule`, and the
 /// configuration its file records.
 fn finetuned_under(
@@ -172,18 +199,24 @@ fn finetuned_under(
     dir: &std::path::Path,
 ) -> (Vec<f32>, FinetuneConfig) {
     let cfg = FinetuneConfig {
-        max_epochs: 5,
-        patience: 5,
-        batch_size: 50,
-        learning_rate: 1e-2,
         lr_schedule: schedule,
-        validation: 100,
-        ..FinetuneConfig::default()
+        ..five_epochs()
     };
-    let out = dir.join(format!("{schedule:?}.safetensors"));
+    finetuned_with(base, &cfg, &format!("{schedule:?}"), dir)
+}
+
+/// The classifier's weights after fine-tuning `base` under `cfg`, and the configuration its
+/// file (`dir/name.safetensors`, which must not exist) records.
+fn finetuned_with(
+    base: &LoadedModel,
+    cfg: &FinetuneConfig,
+    name: &str,
+    dir: &std::path::Path,
+) -> (Vec<f32>, FinetuneConfig) {
+    let out = dir.join(format!("{name}.safetensors"));
     finetune(
         base,
-        &cfg,
+        cfg,
         &synthetic(400, 1),
         &out,
         &Device::Cpu,
@@ -236,6 +269,56 @@ fn the_learning_rate_schedule_acts_and_is_recorded() {
     old.as_object_mut().unwrap().remove("lr_schedule").unwrap();
     let old: FinetuneConfig = serde_json::from_value(old).unwrap();
     assert_eq!(old.lr_schedule, LrSchedule::Constant);
+}
+
+#[test]
+fn dropout_acts_repeats_and_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = random_cae(4);
+    let (plain, saved) = finetuned_with(&base, &five_epochs(), "plain", dir.path());
+    assert_eq!(saved.dropout, Dropout::default());
+    let thinned = FinetuneConfig {
+        dropout: Dropout {
+            input: 0.2,
+            code: 0.5,
+        },
+        ..five_epochs()
+    };
+    let (dropped, saved) = finetuned_with(&base, &thinned, "dropout", dir.path());
+    assert_eq!(saved.dropout, thinned.dropout);
+    assert_eq!(dropped.len(), plain.len());
+    assert_ne!(dropped, plain, "dropout changed nothing");
+    // The masks come from the run's seed: the same run gives the same weights, bit for bit.
+    assert_eq!(
+        finetuned_with(&base, &thinned, "again", dir.path()).0,
+        dropped
+    );
+    // Each layer's dropout acts on its own.
+    for (name, dropout) in [("input", 0.2, 0.0), ("code", 0.0, 0.5)]
+        .map(|(n, input, code)| (n, Dropout { input, code }))
+    {
+        let cfg = FinetuneConfig {
+            dropout,
+            ..five_epochs()
+        };
+        let (w, _) = finetuned_with(&base, &cfg, name, dir.path());
+        assert!(w != plain && w != dropped, "{name} dropout");
+    }
+    // Probabilities outside [0, 1) are refused before any work.
+    let bad = FinetuneConfig {
+        dropout: Dropout {
+            input: 0.0,
+            code: 1.0,
+        },
+        ..five_epochs()
+    };
+    let err = bad.validate().unwrap_err().to_string();
+    assert!(err.contains("code dropout probability"), "{err}");
+    // Classifier files written before dropout was a setting read as no dropout.
+    let mut old = serde_json::to_value(FinetuneConfig::default()).unwrap();
+    old.as_object_mut().unwrap().remove("dropout").unwrap();
+    let old: FinetuneConfig = serde_json::from_value(old).unwrap();
+    assert_eq!(old.dropout, Dropout::default());
 }
 
 #[test]

@@ -1,0 +1,134 @@
+//! Dropout for fine-tuning (Srivastava et al., JMLR 2014): each step trains a thinned network,
+//! with every input pixel and every code unit dropped at random, so that no unit can rely on a
+//! few others. Fine-tuning a pretrained encoder without it fits the training labels to a
+//! cross-entropy of 1e-4 within 40 epochs while the validation error stalls.
+use candle_core::{Device, Tensor};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+
+/// Dropout probabilities of fine-tuning; 0 turns a layer's dropout off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Dropout {
+    /// Probability of dropping each input value.
+    pub input: f64,
+    /// Probability of dropping each unit of the encoder's code (the softmax layer's input).
+    pub code: f64,
+}
+
+impl Dropout {
+    /// Whether any unit is ever dropped.
+    pub fn is_off(&self) -> bool {
+        self.input == 0.0 && self.code == 0.0
+    }
+
+    /// Rejects probabilities outside `[0, 1)`.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        for (what, p) in [("input", self.input), ("code", self.code)] {
+            if !(0.0..1.0).contains(&p) {
+                return Err(TrainError::InvalidConfig(format!(
+                    "the {what} dropout probability must be in [0, 1), got {p}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Draws the masks of [`Dropout`] from its own seeded stream, so a fine-tuning run is repeatable
+/// (candle's CPU random seed cannot be set). A mask holds 0 for a dropped unit and `1/(1 − p)`
+/// for a kept one.
+pub(crate) struct DropoutMasks {
+    dropout: Dropout,
+    rng: ChaCha8Rng,
+}
+
+impl DropoutMasks {
+    pub(crate) fn new(dropout: Dropout, seed: u64) -> Self {
+        Self {
+            dropout,
+            // A stream apart from the one that shuffles the minibatches.
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0xD80_0017),
+        }
+    }
+
+    /// Masks `([rows, input], [rows, code])` for one batch; `None` where that dropout is off.
+    pub(crate) fn draw(
+        &mut self,
+        rows: usize,
+        input: usize,
+        code: usize,
+        device: &Device,
+    ) -> Result<(Option<Tensor>, Option<Tensor>), TrainError> {
+        let input_keep = self.mask(self.dropout.input, rows, input, device)?;
+        let code_keep = self.mask(self.dropout.code, rows, code, device)?;
+        Ok((input_keep, code_keep))
+    }
+
+    fn mask(
+        &mut self,
+        p: f64,
+        rows: usize,
+        width: usize,
+        device: &Device,
+    ) -> Result<Option<Tensor>, TrainError> {
+        if p == 0.0 {
+            return Ok(None);
+        }
+        let kept = (1.0 / (1.0 - p)) as f32;
+        let values: Vec<f32> = (0..rows * width)
+            .map(|_| {
+                if self.rng.random::<f64>() < p {
+                    0.0
+                } else {
+                    kept
+                }
+            })
+            .collect();
+        Ok(Some(Tensor::from_vec(values, (rows, width), device)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_drop_the_asked_share_and_keep_the_mean() {
+        let mut masks = DropoutMasks::new(
+            Dropout {
+                input: 0.2,
+                code: 0.5,
+            },
+            7,
+        );
+        let (input, code) = masks.draw(200, 100, 50, &Device::Cpu).unwrap();
+        for (mask, p) in [(input.unwrap(), 0.2), (code.unwrap(), 0.5)] {
+            let v = mask.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let dropped = v.iter().filter(|&&x| x == 0.0).count() as f64 / v.len() as f64;
+            let mean = v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len() as f64;
+            // 10,000 or 20,000 Bernoulli draws: a share within 0.02 is over 4 standard errors.
+            assert!((dropped - p).abs() < 0.02, "dropped {dropped} of p {p}");
+            assert!((mean - 1.0).abs() < 0.05, "mean {mean}");
+            assert!(v
+                .iter()
+                .all(|&x| x == 0.0 || (f64::from(x) - 1.0 / (1.0 - p)).abs() < 1e-6));
+        }
+    }
+
+    #[test]
+    fn no_mask_where_dropout_is_off_and_bad_probabilities_are_refused() {
+        let mut masks = DropoutMasks::new(Dropout::default(), 1);
+        let (input, code) = masks.draw(4, 3, 2, &Device::Cpu).unwrap();
+        assert!(input.is_none() && code.is_none());
+        for bad in [-0.1, 1.0, f64::NAN] {
+            let d = Dropout {
+                input: bad,
+                code: 0.0,
+            };
+            assert!(d.validate().is_err(), "{bad} accepted");
+        }
+    }
+}
