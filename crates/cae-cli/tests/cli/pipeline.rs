@@ -87,6 +87,12 @@ fn pretrain_stack_finetune_classify_and_eval() {
         "0.01",
         "--batch-size",
         "25",
+        "--input-dropout",
+        "0.1",
+        "--dropout",
+        "0.2",
+        "--weight-decay",
+        "0.01",
         "--out",
         s(&clf),
     ];
@@ -95,6 +101,36 @@ fn pretrain_stack_finetune_classify_and_eval() {
     // Nothing is overwritten.
     let again = cli(&finetune);
     assert!(!again.status.success() && stderr(&again).contains("already exists"));
+    // The fine-tuning settings travel in the classifier file.
+    let loaded = cae_core::read_classifier(&clf, &candle_core::Device::Cpu).unwrap();
+    let saved: serde_json::Value =
+        serde_json::from_str(&loaded.metadata[cae_train::FINETUNE_KEY]).unwrap();
+    assert_eq!(
+        saved["dropout"],
+        serde_json::json!({"input": 0.1, "code": 0.2})
+    );
+    assert_eq!(saved["adam"]["weight_decay"], 0.01);
+    // A dropout probability of 1 would drop every unit: refused before any work, nothing written.
+    let refused = p("refused.safetensors");
+    let bad = cli(&[
+        "finetune",
+        "-q",
+        "--dataset",
+        d,
+        "--weights",
+        s(&stacked),
+        "--dropout",
+        "1",
+        "--out",
+        s(&refused),
+    ]);
+    assert!(
+        !bad.status.success()
+            && stderr(&bad).contains("code dropout probability must be in [0, 1)"),
+        "{}",
+        stderr(&bad)
+    );
+    assert!(!refused.exists());
 
     let eval = run(&["eval", "-q", "--dataset", d, "--weights", s(&clf)]);
     assert!(eval.contains("test error 0.00% (100 images)"), "{eval}");
