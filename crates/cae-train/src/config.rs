@@ -141,14 +141,7 @@ impl TrainConfig {
                 self.lambda
             ));
         }
-        let a = &self.adam;
-        if !(0.0..1.0).contains(&a.beta1)
-            || !(0.0..1.0).contains(&a.beta2)
-            || a.eps <= 0.0
-            || a.weight_decay < 0.0
-        {
-            return bad(format!("Adam settings out of range: {a:?}"));
-        }
+        self.adam.validate()?;
         self.lr_schedule.validate()?;
         if let Some(h) = &self.hessian {
             h.validate()

@@ -106,13 +106,8 @@ impl FinetuneConfig {
             ));
         }
         self.lr_schedule.validate()?;
+        self.adam.validate()?;
         self.dropout.validate()?;
-        if !(self.adam.weight_decay.is_finite() && self.adam.weight_decay >= 0.0) {
-            return bad(format!(
-                "the weight decay must be 0 or more, got {}",
-                self.adam.weight_decay
-            ));
-        }
         if self.validation == 0 || self.train_limit == Some(0) {
             return bad("the validation split and the training limit must be at least 1".into());
         }

@@ -38,6 +38,25 @@ impl Default for AdamParams {
     }
 }
 
+impl AdamParams {
+    /// Rejects settings Adam cannot step with: β₁ and β₂ outside `[0, 1)`, ε not positive, a
+    /// negative or infinite weight decay (and NaN anywhere).
+    pub fn validate(&self) -> std::result::Result<(), crate::TrainError> {
+        let in_unit = |b: f64| (0.0..1.0).contains(&b);
+        if in_unit(self.beta1)
+            && in_unit(self.beta2)
+            && self.eps > 0.0
+            && self.weight_decay >= 0.0
+            && self.weight_decay.is_finite()
+        {
+            return Ok(());
+        }
+        Err(crate::TrainError::InvalidConfig(format!(
+            "Adam settings out of range (β₁ and β₂ in [0, 1), ε above 0, a finite weight decay 0 or more): {self:?}"
+        )))
+    }
+}
+
 /// First and second moments: plain host vectors for f32 CPU variables (updated in one multi-threaded pass,
 /// as candle's CPU element-wise ops are single-threaded), tensors elsewhere.
 #[derive(Debug)]
@@ -328,6 +347,37 @@ mod tests {
             w -= lr * m_hat / (v_hat.sqrt() + p.eps);
         }
         w
+    }
+
+    #[test]
+    fn settings_adam_cannot_step_with_are_refused() {
+        assert!(AdamParams::default().validate().is_ok());
+        let bad = [
+            AdamParams {
+                beta1: 1.0,
+                ..AdamParams::default()
+            },
+            AdamParams {
+                beta2: -0.1,
+                ..AdamParams::default()
+            },
+            AdamParams {
+                eps: 0.0,
+                ..AdamParams::default()
+            },
+            AdamParams {
+                weight_decay: -1e-3,
+                ..AdamParams::default()
+            },
+            AdamParams {
+                weight_decay: f64::NAN,
+                ..AdamParams::default()
+            },
+        ];
+        for p in bad {
+            let err = p.validate().unwrap_err().to_string();
+            assert!(err.contains("Adam settings out of range"), "{p:?}: {err}");
+        }
     }
 
     #[test]
