@@ -50,14 +50,16 @@ pub struct FinetuneArgs {
     /// Learning-rate schedule over --epochs (a run stopped early stops on the way).
     #[arg(long, value_enum, default_value_t = Schedule::of(FinetuneConfig::default().lr_schedule))]
     schedule: Schedule,
-    /// Probability of dropping each input value while training (dropout; 0: off).
-    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    /// Probability of dropping each input value at every training step (dropout, in [0, 1); 0: off;
+    /// the MNIST recipe: 0.2).
+    #[arg(long, value_name = "P", default_value_t = FinetuneConfig::default().dropout.input)]
     input_dropout: f64,
-    /// Probability of dropping each code unit, the softmax layer's input, while training.
-    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    /// Probability of dropping each code unit (the softmax layer's input) at every training step
+    /// (in [0, 1); 0: off; the MNIST recipe: 0.5).
+    #[arg(long, value_name = "P", default_value_t = FinetuneConfig::default().dropout.code)]
     dropout: f64,
-    /// Decoupled (AdamW) weight decay per step, as a fraction of the learning rate.
-    #[arg(long, default_value_t = FinetuneConfig::default().adam.weight_decay)]
+    /// Decoupled (AdamW) weight decay: each step multiplies every weight by 1 − lr·W first.
+    #[arg(long, value_name = "W", default_value_t = FinetuneConfig::default().adam.weight_decay)]
     weight_decay: f64,
     /// The last N training images are the validation split.
     #[arg(long, default_value_t = FinetuneConfig::default().validation)]

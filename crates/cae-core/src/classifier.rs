@@ -116,7 +116,7 @@ impl Classifier {
 
     /// Mean cross-entropy `−log p(y | x)` over the batch; `labels` are class indices (`u32`, `[B]`).
     pub fn cross_entropy(&self, x: &Tensor, labels: &Tensor) -> Result<Tensor> {
-        mean_cross_entropy(&self.logits(x)?, labels)
+        self.dropout_cross_entropy(x, labels, None, None)
     }
 
     /// [`Self::cross_entropy`] of the network thinned by dropout masks (training only): the
@@ -139,7 +139,8 @@ impl Classifier {
         if let Some(keep) = code_keep {
             code = (code * keep)?;
         }
-        mean_cross_entropy(&self.head(&code)?, labels)
+        let log_p = candle_nn::ops::log_softmax(&self.head(&code)?, D::Minus1)?;
+        Ok(log_p.gather(&labels.unsqueeze(1)?, 1)?.neg()?.mean_all()?)
     }
 
     /// The tangent-propagation penalty of the Manifold Tangent Classifier, per sample `[B]`:
@@ -160,11 +161,6 @@ impl Classifier {
         let dp = (&pz - p.broadcast_mul(&pz.sum_keepdim(D::Minus1)?)?)?;
         Ok(dp.sqr()?.sum(D::Minus1)?.sum(0)?)
     }
-}
-
-fn mean_cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
-    let log_p = candle_nn::ops::log_softmax(logits, D::Minus1)?;
-    Ok(log_p.gather(&labels.unsqueeze(1)?, 1)?.neg()?.mean_all()?)
 }
 
 /// A classifier file read and checked: the CAE's configuration and tensors, the softmax layer.

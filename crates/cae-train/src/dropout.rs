@@ -19,11 +19,6 @@ pub struct Dropout {
 }
 
 impl Dropout {
-    /// Whether any unit is ever dropped.
-    pub fn is_off(&self) -> bool {
-        self.input == 0.0 && self.code == 0.0
-    }
-
     /// Rejects probabilities outside `[0, 1)`.
     pub fn validate(&self) -> Result<(), TrainError> {
         for (what, p) in [("input", self.input), ("code", self.code)] {

@@ -233,18 +233,15 @@ pub fn finetune(
             adam.set_learning_rate(lr);
             let x = data.gather_tensor(indices, device)?;
             let labels = label_tensor(&data, indices, device)?;
-            let mut loss = if cfg.dropout.is_off() {
-                classifier.cross_entropy(&x, &labels)?
-            } else {
-                let (input_keep, code_keep) =
-                    dropout.draw(indices.len(), input_dim, code_dim, device)?;
-                classifier.dropout_cross_entropy(
-                    &x,
-                    &labels,
-                    input_keep.as_ref(),
-                    code_keep.as_ref(),
-                )?
-            };
+            // No masks (and no draws) where dropout is off: the plain cross-entropy.
+            let (input_keep, code_keep) =
+                dropout.draw(indices.len(), input_dim, code_dim, device)?;
+            let mut loss = classifier.dropout_cross_entropy(
+                &x,
+                &labels,
+                input_keep.as_ref(),
+                code_keep.as_ref(),
+            )?;
             loss_sum += scalar(&loss)? * indices.len() as f64;
             if let (Some(cache), Some(t)) = (&tangents, &cfg.tangent_prop) {
                 let u = cache.gather(indices, device)?;
