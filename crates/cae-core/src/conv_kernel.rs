@@ -2,7 +2,8 @@
 //! the forward pass, the gradient with respect to the input (which is also the transposed
 //! convolution's forward pass) and the gradient with respect to the weight.
 //!
-//! Each is `im2col`/`col2im` around one `gemm` product per sample; samples are spread over rayon's
+//! Each is `im2col`/`col2im` around one `gemm` product per sample (the forward pass goes to
+//! [`crate::conv_direct`] instead where that handles the shape); samples are spread over rayon's
 //! threads and each product runs on its own thread (the per-sample products are too small for
 //! `gemm`'s own threading to pay). candle 0.11's CPU convolutions run on one thread and copy their
 //! operands several times; these are the kernels behind [`crate::conv_op`].
@@ -11,7 +12,7 @@
 //! matrix `[C_out, C_in·K·K]`), an output `[C_out, H_out, W_out]` with `H_out = (H − K)/s + 1`.
 use rayon::prelude::*;
 
-use crate::matmul::{matmul, Element};
+use crate::matmul::{matmul, matmul_transposed_dst, Element};
 
 /// The sizes of one convolution `[B, C_in, H, W] * [C_out, C_in, K, K] → [B, C_out, H_out, W_out]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +35,7 @@ impl ConvShape {
         (self.width - self.kernel) / self.stride + 1
     }
 
-    fn in_len(&self) -> usize {
+    pub fn in_len(&self) -> usize {
         self.in_channels * self.height * self.width
     }
 
@@ -42,7 +43,7 @@ impl ConvShape {
         self.out_height() * self.out_width()
     }
 
-    fn out_len(&self) -> usize {
+    pub fn out_len(&self) -> usize {
         self.out_channels * self.out_pixels()
     }
 
@@ -111,7 +112,7 @@ fn col2im<T: Element>(s: &ConvShape, cols: &[T], x: &mut [T], ld: usize, offset:
 
 /// The `scale` block for sample `sample` of a batch, when a scale is given: `scale` holds `B'`
 /// blocks of `len` values, and sample `i` takes block `i mod B'` (the probes of one sample share it).
-fn scale_block<T>(scale: Option<&[T]>, sample: usize, len: usize) -> Option<&[T]> {
+pub(crate) fn scale_block<T>(scale: Option<&[T]>, sample: usize, len: usize) -> Option<&[T]> {
     scale.map(|d| {
         let blocks = d.len() / len;
         &d[(sample % blocks) * len..][..len]
@@ -231,6 +232,17 @@ pub(crate) fn conv_forward<T: Element>(
     w: &[T],
     scale: Option<&[T]>,
 ) -> Vec<T> {
+    T::direct_conv_forward(s, x, w, scale).unwrap_or_else(|| conv_forward_im2col(s, x, w, scale))
+}
+
+/// [`conv_forward`] by `im2col` and `gemm`: the path for every shape and type, and the reference
+/// for [`crate::conv_direct`].
+pub(crate) fn conv_forward_im2col<T: Element>(
+    s: &ConvShape,
+    x: &[T],
+    w: &[T],
+    scale: Option<&[T]>,
+) -> Vec<T> {
     assert!(x.len() == s.batch * s.in_len() && w.len() == s.weight_len());
     check_scale(scale, s);
     let mut y = vec![T::ZERO; s.batch * s.out_len()];
@@ -307,17 +319,25 @@ pub(crate) fn conv_backward_weight<T: Element>(
             for (j, x1) in xs.chunks(s.in_len()).enumerate() {
                 im2col(s, x1, cols, n * pixels, j * pixels);
             }
-            // gw = g · colsᵀ: cols is stored [patch, n·pixels], read transposed.
-            let mut gw = vec![T::ZERO; s.weight_len()];
+            // gw = g · colsᵀ (cols is stored [patch, n·pixels], read transposed), kept as
+            // gwᵀ [patch, C_out].
+            let mut gw_t = vec![T::ZERO; s.weight_len()];
             let dims = (s.out_channels, n * pixels, s.patch_len());
-            matmul(&mut gw, g, false, cols, true, dims, false, 1);
-            gw
+            matmul_transposed_dst(&mut gw_t, g, cols, true, dims);
+            gw_t
         })
         .collect();
     // Added in task order, whatever thread computed each part: the same sum on every run.
-    let mut gw = vec![T::ZERO; s.weight_len()];
+    let mut gw_t = vec![T::ZERO; s.weight_len()];
     for part in partials {
-        gw.iter_mut().zip(part).for_each(|(a, b)| *a += b);
+        gw_t.iter_mut().zip(part).for_each(|(a, b)| *a += b);
+    }
+    let patch = s.patch_len();
+    let mut gw = vec![T::ZERO; s.weight_len()];
+    for (r, row) in gw_t.chunks(s.out_channels).enumerate() {
+        for (co, &v) in row.iter().enumerate() {
+            gw[co * patch + r] = v;
+        }
     }
     gw
 }

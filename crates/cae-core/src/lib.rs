@@ -53,6 +53,7 @@ mod checkpoint;
 mod classifier;
 mod config;
 mod conv;
+mod conv_direct;
 mod conv_kernel;
 mod conv_op;
 mod cpu_op;
