@@ -205,15 +205,59 @@ unsafe fn tile<const V: usize, const P: usize>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::conv_kernel::conv_forward_im2col;
 
-    fn values(n: usize, seed: usize) -> Vec<f32> {
+    pub(crate) fn values(n: usize, seed: usize) -> Vec<f32> {
         // Deterministic, varied, of both signs: the test needs spread, not randomness.
         (0..n)
             .map(|i| (((i * 7919 + seed * 104_729) % 2003) as f32 - 1001.0) / 1001.0)
             .collect()
+    }
+
+    /// For each `(batch, C_in, C_out, height, width, kernel, stride)`: checks that `handles`
+    /// takes it, then that `run(shape, input, scale)`'s (direct, reference) results agree within
+    /// 1e-5 of the largest, without a scale and with one shared by 3 probes a sample (where the
+    /// batch is a multiple of 3). Nothing to compare on a CPU without AVX2/FMA (said on stderr).
+    pub(crate) fn compare_with_reference(
+        shapes: &[(usize, usize, usize, usize, usize, usize, usize)],
+        handles: fn(&ConvShape) -> bool,
+        run: impl Fn(&ConvShape, &[f32], Option<&[f32]>) -> (Vec<f32>, Vec<f32>),
+    ) {
+        if !crate::simd::has_avx2_fma() {
+            eprintln!(
+                "no AVX2/FMA on this CPU: the direct kernels are never used, nothing to compare"
+            );
+            return;
+        }
+        for &(batch, in_channels, out_channels, height, width, kernel, stride) in shapes {
+            let s = ConvShape {
+                batch,
+                in_channels,
+                out_channels,
+                height,
+                width,
+                kernel,
+                stride,
+            };
+            assert!(handles(&s), "{s:?}");
+            let x = values(batch * s.in_len(), 1);
+            let probes_per_sample = if batch % 3 == 0 { 3 } else { 1 };
+            let scale = values(batch / probes_per_sample * s.out_len(), 3);
+            for d in [None, Some(&scale[..])] {
+                let (fast, reference) = run(&s, &x, d);
+                assert_eq!(fast.len(), reference.len());
+                let size = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
+                for (i, (a, b)) in fast.iter().zip(&reference).enumerate() {
+                    assert!(
+                        (a - b).abs() <= 1e-5 * size,
+                        "{s:?} scaled {}: [{i}] {a} vs {b}",
+                        d.is_some()
+                    );
+                }
+            }
+        }
     }
 
     /// Against the im2col reference on the conv preset's shapes (encoder layers; the transposed
@@ -221,12 +265,6 @@ mod tests {
     /// partial tile, with and without a tangent scale shared by several probes.
     #[test]
     fn matches_the_im2col_reference() {
-        if !crate::simd::has_avx2_fma() {
-            eprintln!(
-                "no AVX2/FMA on this CPU: the direct kernel is never used, nothing to compare"
-            );
-            return;
-        }
         // (batch, C_in, C_out, height, width, kernel, stride)
         let shapes = [
             (3, 1, 8, 28, 28, 3, 1),
@@ -239,35 +277,10 @@ mod tests {
             (4, 2, 64, 11, 12, 2, 1),
             (1, 7, 40, 9, 31, 1, 1),
         ];
-        for (batch, in_channels, out_channels, height, width, kernel, stride) in shapes {
-            let s = ConvShape {
-                batch,
-                in_channels,
-                out_channels,
-                height,
-                width,
-                kernel,
-                stride,
-            };
-            assert!(handles(&s), "{s:?}");
-            let x = values(batch * s.in_len(), 1);
+        compare_with_reference(&shapes, handles, |s, x, d| {
             let w = values(s.weight_len(), 2);
-            let probes_per_sample = if batch % 3 == 0 { 3 } else { 1 };
-            let scale = values(batch / probes_per_sample * s.out_len(), 3);
-            for d in [None, Some(&scale[..])] {
-                let fast = conv_forward(&s, &x, &w, d);
-                let reference = conv_forward_im2col(&s, &x, &w, d);
-                assert_eq!(fast.len(), reference.len());
-                let size = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
-                for (i, (a, b)) in fast.iter().zip(&reference).enumerate() {
-                    assert!(
-                        (a - b).abs() <= 1e-5 * size,
-                        "{s:?} scaled {}: [{i}] {a} vs {b}",
-                        d.is_some()
-                    );
-                }
-            }
-        }
+            (conv_forward(s, x, &w, d), conv_forward_im2col(s, x, &w, d))
+        });
     }
 
     #[test]

@@ -304,6 +304,18 @@ pub(crate) fn conv_backward_weight<T: Element>(
     gy: &[T],
     scale: Option<&[T]>,
 ) -> Vec<T> {
+    T::direct_conv_backward_weight(s, x, gy, scale)
+        .unwrap_or_else(|| conv_backward_weight_im2col(s, x, gy, scale))
+}
+
+/// [`conv_backward_weight`] by `im2col` and `gemm`: the path for every shape and type, and the
+/// reference for [`crate::conv_direct_weight`].
+pub(crate) fn conv_backward_weight_im2col<T: Element>(
+    s: &ConvShape,
+    x: &[T],
+    gy: &[T],
+    scale: Option<&[T]>,
+) -> Vec<T> {
     assert!(x.len() == s.batch * s.in_len() && gy.len() == s.batch * s.out_len());
     check_scale(scale, s);
     let pixels = s.out_pixels();
@@ -327,9 +339,14 @@ pub(crate) fn conv_backward_weight<T: Element>(
             gw_t
         })
         .collect();
-    // Added in task order, whatever thread computed each part: the same sum on every run.
+    weight_grad_from_parts(s, partials)
+}
+
+/// The weight gradient `[C_out, C_in, K, K]` from the tasks' parts, each `[C_in·K·K, C_out]`: added
+/// in task order, whatever thread computed each, so the sum is the same on every run.
+pub(crate) fn weight_grad_from_parts<T: Element>(s: &ConvShape, parts: Vec<Vec<T>>) -> Vec<T> {
     let mut gw_t = vec![T::ZERO; s.weight_len()];
-    for part in partials {
+    for part in parts {
         gw_t.iter_mut().zip(part).for_each(|(a, b)| *a += b);
     }
     let patch = s.patch_len();

@@ -54,6 +54,7 @@ mod classifier;
 mod config;
 mod conv;
 mod conv_direct;
+mod conv_direct_weight;
 mod conv_kernel;
 mod conv_op;
 mod cpu_op;

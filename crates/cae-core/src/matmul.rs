@@ -19,6 +19,17 @@ pub(crate) trait Element:
     ) -> Option<Vec<Self>> {
         None
     }
+
+    /// The weight gradient by [`crate::conv_direct_weight`], where it handles the shape (only
+    /// `f32` has one).
+    fn direct_conv_backward_weight(
+        _s: &ConvShape,
+        _x: &[Self],
+        _gy: &[Self],
+        _scale: Option<&[Self]>,
+    ) -> Option<Vec<Self>> {
+        None
+    }
 }
 
 impl Element for f32 {
@@ -32,6 +43,16 @@ impl Element for f32 {
         scale: Option<&[f32]>,
     ) -> Option<Vec<f32>> {
         crate::conv_direct::handles(s).then(|| crate::conv_direct::conv_forward(s, x, w, scale))
+    }
+
+    fn direct_conv_backward_weight(
+        s: &ConvShape,
+        x: &[f32],
+        gy: &[f32],
+        scale: Option<&[f32]>,
+    ) -> Option<Vec<f32>> {
+        use crate::conv_direct_weight::{conv_backward_weight, handles};
+        handles(s).then(|| conv_backward_weight(s, x, gy, scale))
     }
 }
 
