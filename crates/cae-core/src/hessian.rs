@@ -128,7 +128,7 @@ impl ContractiveAutoencoder {
     }
 
     /// [`Self::loss_with_hessian`] and its gradient with respect to every parameter (candle's
-    /// autograd, in slices of [`crate::AUTOGRAD_ROWS_PER_PASS`] samples).
+    /// autograd, in slices of [`Self::autograd_rows_per_pass`] samples).
     pub fn hessian_step(&self, x: &Tensor, lambda: f64, h: &HessianPenalty) -> Result<StepOutput> {
         self.sliced_autograd_step(x, lambda, |slice| {
             let (loss, term) = self.loss_and_hessian_term(slice, lambda, h)?;

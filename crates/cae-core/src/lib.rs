@@ -112,7 +112,10 @@ pub use init::init_varmap;
 pub use kernels::Kernels;
 pub use layer::{LayerName, ParamKind, Part};
 pub use loss::{bce_elements, bce_with_logits, row_means_f64, sum_f64, to_host_f64};
-pub use model::{ContractiveAutoencoder, Loss, StepOutput, AUTOGRAD_ROWS_PER_PASS, DEFAULT_DTYPE};
+pub use model::{
+    ContractiveAutoencoder, Loss, StepOutput, AUTOGRAD_ROWS_PER_PASS, DEFAULT_DTYPE,
+    MLP_AUTOGRAD_ROWS_PER_PASS,
+};
 pub use params::{param_count, param_specs, ParamSpec};
 pub use reconstruction::{ReconstructionLoss, Standardisation};
 pub use stack::{layer_on_codes, stack_models};
