@@ -35,8 +35,8 @@ pub(crate) fn handles(s: &ConvShape) -> bool {
 /// `[C_out, C_in, K, K]` → `[C_in·K·K, C_out]`: each kernel tap's weights for every output channel
 /// side by side, one vector load per tap and block of channels.
 fn weights_by_tap(s: &ConvShape, w: &[f32]) -> Vec<f32> {
-    let taps = s.in_channels * s.kernel * s.kernel;
-    let mut out = vec![0.0; taps * s.out_channels];
+    let taps = s.patch_len();
+    let mut out = vec![0.0; s.weight_len()];
     for co in 0..s.out_channels {
         for r in 0..taps {
             out[r * s.out_channels + co] = w[co * taps + r];
@@ -50,8 +50,7 @@ fn weights_by_tap(s: &ConvShape, w: &[f32]) -> Vec<f32> {
 pub(crate) fn conv_forward(s: &ConvShape, x: &[f32], w: &[f32], scale: Option<&[f32]>) -> Vec<f32> {
     assert!(handles(s) && x.len() == s.batch * s.in_len() && w.len() == s.weight_len());
     let taps = weights_by_tap(s, w);
-    let out_len = s.out_channels * s.out_height() * s.out_width();
-    let in_len = s.in_channels * s.height * s.width;
+    let (out_len, in_len) = (s.out_len(), s.in_len());
     let mut y = vec![0.0f32; s.batch * out_len];
     y.par_chunks_mut(SAMPLES_PER_TASK * out_len)
         .zip(x.par_chunks(SAMPLES_PER_TASK * in_len))
@@ -187,7 +186,7 @@ unsafe fn tile<const V: usize, const P: usize>(
                 }
             }
         }
-        let plane = s.out_height() * s.out_width();
+        let plane = s.out_pixels();
         let mut lanes = [0.0f32; LANES];
         for (p, acc) in acc.iter().enumerate() {
             for (v, &sum) in acc.iter().enumerate() {

@@ -73,7 +73,7 @@ pub(crate) fn conv_backward_weight(
 /// A task's output gradients `[n, C_out, pixels]` as `[n·pixels, C_out]` (times their sample's
 /// scale block when given): one pixel's channels side by side, for vector loads.
 fn pixel_major(s: &ConvShape, gys: &[f32], scale: Option<&[f32]>, first: usize) -> Vec<f32> {
-    let (co_n, pixels) = (s.out_channels, s.out_height() * s.out_width());
+    let (co_n, pixels) = (s.out_channels, s.out_pixels());
     let mut gt = vec![0.0f32; gys.len()];
     for (j, g) in gys.chunks(co_n * pixels).enumerate() {
         let d = scale_block(scale, first + j, co_n * pixels);
@@ -143,7 +143,7 @@ unsafe fn tile<const V: usize, const K: usize>(
 ) {
     use std::arch::x86_64::*;
     let (st, co_n, ow_n) = (s.stride, s.out_channels, s.out_width());
-    let pixels = s.out_height() * ow_n;
+    let pixels = s.out_pixels();
     // SAFETY: output pixel (oh, ow) of a sample reads input pixels (oh·st + kh, ow·st + kw) for
     // kw < K, inside the sample's channel ci; gt holds C_out values per pixel of every sample.
     unsafe {

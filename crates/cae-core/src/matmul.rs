@@ -1,6 +1,5 @@
 //! Matrix products through `gemm` (the kernel candle itself uses) for the custom ops' kernels,
 //! generic over the element type.
-use crate::conv_kernel::ConvShape;
 
 /// The element types the custom kernels compute in (`f32` for training, `f64` for the numerical
 /// checks).
@@ -9,51 +8,11 @@ pub(crate) trait Element:
 {
     const ZERO: Self;
     const ONE: Self;
-
-    /// The convolution by [`crate::conv_direct`], where it handles the shape (only `f32` has one).
-    fn direct_conv_forward(
-        _s: &ConvShape,
-        _x: &[Self],
-        _w: &[Self],
-        _scale: Option<&[Self]>,
-    ) -> Option<Vec<Self>> {
-        None
-    }
-
-    /// The weight gradient by [`crate::conv_direct_weight`], where it handles the shape (only
-    /// `f32` has one).
-    fn direct_conv_backward_weight(
-        _s: &ConvShape,
-        _x: &[Self],
-        _gy: &[Self],
-        _scale: Option<&[Self]>,
-    ) -> Option<Vec<Self>> {
-        None
-    }
 }
 
 impl Element for f32 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
-
-    fn direct_conv_forward(
-        s: &ConvShape,
-        x: &[f32],
-        w: &[f32],
-        scale: Option<&[f32]>,
-    ) -> Option<Vec<f32>> {
-        crate::conv_direct::handles(s).then(|| crate::conv_direct::conv_forward(s, x, w, scale))
-    }
-
-    fn direct_conv_backward_weight(
-        s: &ConvShape,
-        x: &[f32],
-        gy: &[f32],
-        scale: Option<&[f32]>,
-    ) -> Option<Vec<f32>> {
-        use crate::conv_direct_weight::{conv_backward_weight, handles};
-        handles(s).then(|| conv_backward_weight(s, x, gy, scale))
-    }
 }
 
 impl Element for f64 {
@@ -118,51 +77,6 @@ pub(crate) fn matmul<T: Element>(
             false,
             false,
             parallelism,
-        )
-    }
-}
-
-/// `dst = a · b` like [`matmul`] (one thread, no accumulation), but `dst` stored transposed
-/// (`[n×m]` row-major). For a short, wide `a`: `gemm` then runs its kernel along `a`'s `m` rows
-/// and reads `b` in place, where a row-major `dst` has it copy (pack) all of `b` first. The conv
-/// weight gradient (`m` = 16 output channels, `k` = 3,872 pixels, `n` = 200 taps for 8 samples of
-/// the conv preset's second layer) went from 47 to 29 ms per 1,000 samples.
-pub(crate) fn matmul_transposed_dst<T: Element>(
-    dst: &mut [T],
-    a: &[T],
-    b: &[T],
-    b_t: bool,
-    (m, k, n): (usize, usize, usize),
-) {
-    assert!(dst.len() == m * n && a.len() == m * k && b.len() == k * n);
-    let (b_rs, b_cs) = if b_t {
-        (1, k as isize)
-    } else {
-        (n as isize, 1)
-    };
-    // SAFETY: (i, j) of the m×k, k×n and m×n operands sits at a[i·k + j], b through the strides
-    // above and dst[j·m + i], all inside the slices by the assert; `dst` is exclusively borrowed.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            m as isize,
-            1,
-            false,
-            a.as_ptr(),
-            1,
-            k as isize,
-            b.as_ptr(),
-            b_cs,
-            b_rs,
-            T::ONE,
-            T::ONE,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
         )
     }
 }
