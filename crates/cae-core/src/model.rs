@@ -7,7 +7,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::conv::{ConvNet, ConvTrace};
-use crate::fused::{one_layer_forward, one_layer_step, tensor, with_host_layer, ForwardOutput};
+use crate::fused::{
+    one_layer_forward, one_layer_step, tensor, with_host_layer, ForwardOutput, StepBuffers,
+};
 use crate::gradients::Gradients;
 use crate::layer::LayerParams;
 use crate::loss::{row_means_f64, sum_f64};
@@ -89,6 +91,8 @@ pub struct ContractiveAutoencoder {
     kernels: Kernels,
     /// The stored standardisation's means and scales as `[1, D]` tensors.
     standardisation: Option<(Tensor, Tensor)>,
+    /// The fused one-layer step's intermediate arrays, kept between steps.
+    step_buffers: Mutex<StepBuffers>,
 }
 
 impl ContractiveAutoencoder {
@@ -113,6 +117,7 @@ impl ContractiveAutoencoder {
             probe_rng: Mutex::new(ChaCha8Rng::seed_from_u64(0)),
             kernels: Kernels::default(),
             standardisation,
+            step_buffers: Mutex::default(),
         })
     }
 
@@ -397,7 +402,8 @@ impl ContractiveAutoencoder {
         };
         let batch = x.dim(0)?;
         let step = with_host_layer(encoder, decoder, activation, x, |layer, xs| {
-            one_layer_step(layer, xs, batch, lambda)
+            let mut buffers = self.step_buffers.lock().unwrap_or_else(|e| e.into_inner());
+            one_layer_step(layer, xs, batch, lambda, &mut buffers)
         })?;
         let mut gradients = Gradients::new(self.named_parameters());
         let mut set = |parameter: &Tensor, values: Vec<f32>| -> Result<()> {

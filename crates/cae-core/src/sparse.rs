@@ -150,9 +150,16 @@ pub struct Panels {
 
 impl Panels {
     /// The panels of the row-major `[k, n]` matrix `m`.
+    #[cfg(test)]
     pub fn from_row_major(m: &[f32], k: usize, n: usize) -> Self {
+        Self::from_row_major_in(Vec::new(), m, k, n)
+    }
+
+    /// [`Panels::from_row_major`] in `buffer`'s storage (from [`Panels::into_buffer`]): a step that
+    /// builds panels of the same size every time then neither allocates nor zeroes them again.
+    pub fn from_row_major_in(buffer: Vec<f32>, m: &[f32], k: usize, n: usize) -> Self {
         assert_eq!(m.len(), k * n, "matrix size");
-        Self::filled(k, n, |c0, width, panel| {
+        Self::filled(buffer, k, n, |c0, width, panel| {
             for (r, out) in panel.chunks_exact_mut(PANEL).enumerate() {
                 out[..width].copy_from_slice(&m[r * n + c0..][..width]);
             }
@@ -160,9 +167,15 @@ impl Panels {
     }
 
     /// The panels of `wᵀ`, for `w` row-major `[n, k]`.
+    #[cfg(test)]
     pub fn from_transpose(w: &[f32], n: usize, k: usize) -> Self {
+        Self::from_transpose_in(Vec::new(), w, n, k)
+    }
+
+    /// [`Panels::from_transpose`] in `buffer`'s storage, as [`Panels::from_row_major_in`].
+    pub fn from_transpose_in(buffer: Vec<f32>, w: &[f32], n: usize, k: usize) -> Self {
         assert_eq!(w.len(), k * n, "matrix size");
-        Self::filled(k, n, |c0, width, panel| {
+        Self::filled(buffer, k, n, |c0, width, panel| {
             // Output rows in order; the reads walk `width` source rows side by side.
             let src = &w[c0 * k..][..width * k];
             for (r, out) in panel.chunks_exact_mut(PANEL).enumerate() {
@@ -173,15 +186,33 @@ impl Panels {
         })
     }
 
-    /// Zeroed panels for `[k, n]`, each filled in parallel by `fill(first column, width, panel)`.
-    fn filled(k: usize, n: usize, fill: impl Fn(usize, usize, &mut [f32]) + Sync) -> Self {
-        let mut data = vec![0f32; k * n.div_ceil(PANEL) * PANEL];
+    /// The storage, for the next [`Panels::from_row_major_in`] or [`Panels::from_transpose_in`].
+    pub fn into_buffer(self) -> Vec<f32> {
+        self.data
+    }
+
+    /// Panels for `[k, n]` in `buffer`'s storage, each filled in parallel by
+    /// `fill(first column, width, panel)` (which writes the first `width` columns of its rows);
+    /// the columns of the last panel past `n` are zeroed.
+    fn filled(
+        mut data: Vec<f32>,
+        k: usize,
+        n: usize,
+        fill: impl Fn(usize, usize, &mut [f32]) + Sync,
+    ) -> Self {
+        data.resize(k * n.div_ceil(PANEL) * PANEL, 0.0);
         if k > 0 {
             data.par_chunks_mut(k * PANEL)
                 .enumerate()
                 .for_each(|(p, panel)| {
                     let c0 = p * PANEL;
-                    fill(c0, PANEL.min(n - c0), panel)
+                    let width = PANEL.min(n - c0);
+                    fill(c0, width, panel);
+                    if width < PANEL {
+                        panel
+                            .chunks_exact_mut(PANEL)
+                            .for_each(|row| row[width..].fill(0.0));
+                    }
                 });
         }
         Self { data, k, n }
@@ -461,6 +492,24 @@ mod tests {
                 let want = start[c * rows + r] + product[r * n + c];
                 assert_eq!(out_t[c * rows + r], want, "transposed [{c},{r}]");
             }
+        }
+    }
+
+    #[test]
+    fn panels_built_in_a_used_buffer_equal_fresh_ones() {
+        // Buffers left by larger and smaller panels, filled with NaN: the reused panels must hold
+        // what fresh ones do, bit for bit, the zeroed padding columns included.
+        let mut buffer = vec![f32::NAN; 300 * 3 * PANEL];
+        let bits = |p: &Panels| p.data.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for (k, n) in [(23, 139), (40, 72), (7, 200)] {
+            let m = random_sparse(k, n, 1.0, 11);
+            let reused = Panels::from_row_major_in(buffer, &m, k, n);
+            assert_eq!(bits(&reused), bits(&Panels::from_row_major(&m, k, n)));
+            buffer = reused.into_buffer();
+            buffer.fill(f32::NAN);
+            let reused = Panels::from_transpose_in(buffer, &m, k, n);
+            assert_eq!(bits(&reused), bits(&Panels::from_transpose(&m, k, n)));
+            buffer = reused.into_buffer();
         }
     }
 
