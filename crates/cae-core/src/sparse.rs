@@ -150,7 +150,7 @@ pub struct Panels {
 
 impl Panels {
     /// The panels of the row-major `[k, n]` matrix `m`.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "bench"))]
     pub fn from_row_major(m: &[f32], k: usize, n: usize) -> Self {
         Self::from_row_major_in(Vec::new(), m, k, n)
     }
@@ -167,7 +167,7 @@ impl Panels {
     }
 
     /// The panels of `wᵀ`, for `w` row-major `[n, k]`.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "bench"))]
     pub fn from_transpose(w: &[f32], n: usize, k: usize) -> Self {
         Self::from_transpose_in(Vec::new(), w, n, k)
     }
