@@ -72,6 +72,20 @@ pub(crate) fn sq_dot(a: &[f32], w: &[f32]) -> f32 {
     lanes.iter().sum::<f32>() + tail
 }
 
+/// `Σ a_i²`, in eight independent lanes (which the compiler vectorises) then combined.
+#[inline(always)]
+pub(crate) fn sq_sum(a: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let a8 = a.chunks_exact(8);
+    let tail: f32 = a8.remainder().iter().map(|v| v * v).sum();
+    for v in a8 {
+        for k in 0..8 {
+            lanes[k] += v[k] * v[k];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
 /// The sum of `a` accumulated in f64 (four lanes, so that it vectorises): for loss terms that
 /// are reported, where an f32 sum would lose digits.
 #[inline(always)]
@@ -136,5 +150,7 @@ mod tests {
         assert!((sum_f64(&a) - plain_sum).abs() < 1e-12);
         let plain_sq: f64 = a.iter().zip(&b).map(|(x, y)| (x * x * y) as f64).sum();
         assert!((sq_dot(&a, &b) as f64 - plain_sq).abs() < 1e-4);
+        let plain_squares: f64 = a.iter().map(|&x| (x * x) as f64).sum();
+        assert!((sq_sum(&a) as f64 - plain_squares).abs() < 1e-4);
     }
 }

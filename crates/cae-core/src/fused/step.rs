@@ -203,17 +203,9 @@ fn reused(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
 }
 
 multiversioned! {
-    /// `Σ_i w_i²`, in eight lanes.
+    /// `Σ_i w_i²` ([`fastmath::sq_sum`], compiled for the CPU it runs on).
     fn sq_sum(w: &[f32]) -> f32 {
-        let mut lanes = [0f32; 8];
-        let w8 = w.chunks_exact(8);
-        let tail: f32 = w8.remainder().iter().map(|v| v * v).sum();
-        for v in w8 {
-            for k in 0..8 {
-                lanes[k] += v[k] * v[k];
-            }
-        }
-        lanes.iter().sum::<f32>() + tail
+        fastmath::sq_sum(w)
     }
 }
 
