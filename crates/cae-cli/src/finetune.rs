@@ -82,6 +82,10 @@ pub struct FinetuneArgs {
     /// Subspace-iteration steps that find the tangents.
     #[arg(long, default_value_t = TangentProp::DEFAULT_ITERATIONS, requires = "tangent_prop")]
     tangent_iterations: usize,
+    /// Propagate this many random ±1 combinations of each image's tangents per step instead of
+    /// every tangent: an unbiased estimate of the penalty at probes/--tangents of its cost.
+    #[arg(long, value_name = "M", requires = "tangent_prop")]
+    tangent_probes: Option<usize>,
     #[command(flatten)]
     data: DataArgs,
     #[command(flatten)]
@@ -113,6 +117,7 @@ pub fn run(args: FinetuneArgs, quiet: bool) -> Result<()> {
             weight,
             tangents: args.tangents,
             iterations: args.tangent_iterations,
+            probes: args.tangent_probes,
         }),
     };
     cfg.validate()?;

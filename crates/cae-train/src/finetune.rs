@@ -13,10 +13,13 @@ use cae_core::{save_classifier, Classifier, ClassifierConfig, LoadedModel};
 use cae_data::Dataset;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Optimizer, VarBuilder};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::dropout::DropoutMasks;
 use crate::optim::AdamConfig;
+use crate::tangent_cache::TangentCache;
 use crate::{Adam, AdamParams, Dropout, LrSchedule, TrainError};
 
 /// Metadata key of a classifier file holding its [`FinetuneConfig`] as JSON.
@@ -25,6 +28,11 @@ pub const FINETUNE_KEY: &str = "cae.finetune";
 /// The Manifold Tangent Classifier's penalty: `weight × Σ_i ‖∂p/∂x · u_i‖²` over the `tangents`
 /// leading right singular directions `u_i` of the pretrained encoder's Jacobian at each training
 /// point (found by `iterations` steps of subspace iteration, once, before fine-tuning).
+///
+/// With `probes`, each step propagates that many random combinations `v = Σ_i s_i u_i / √probes`
+/// of each point's tangents (signs `s_i = ±1` drawn afresh) instead of every tangent: since
+/// `E[s_i s_j] = δ_ij`, `Σ_v ‖∂p/∂x · v‖²` is an unbiased estimate of the penalty (and its
+/// gradient of the penalty's gradient), at `probes / tangents` of the cost.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TangentProp {
     /// Weight of the penalty in the objective.
@@ -33,6 +41,10 @@ pub struct TangentProp {
     pub tangents: usize,
     /// Subspace-iteration steps that find them.
     pub iterations: usize,
+    /// Random sign combinations of the tangents per point and step; `None`: every tangent.
+    /// Classifier files written before it was a setting read as `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probes: Option<usize>,
 }
 
 impl TangentProp {
@@ -112,9 +124,10 @@ impl FinetuneConfig {
             return bad("the validation split and the training limit must be at least 1".into());
         }
         if let Some(t) = &self.tangent_prop {
-            if !(t.weight.is_finite() && t.weight >= 0.0) || t.tangents == 0 {
+            if !(t.weight.is_finite() && t.weight >= 0.0) || t.tangents == 0 || t.probes == Some(0)
+            {
                 return bad(format!(
-                    "tangent propagation needs a weight ≥ 0 and at least one tangent, got {t:?}"
+                    "tangent propagation needs a weight ≥ 0, at least one tangent and at least one probe, got {t:?}"
                 ));
             }
         }
@@ -217,6 +230,8 @@ pub fn finetune(
     )]);
     let batcher = cae_data::Batcher::new(cfg.batch_size).shuffle(cfg.seed);
     let mut dropout = DropoutMasks::new(cfg.dropout, cfg.seed);
+    // A stream apart from the shuffling's and the dropout masks'.
+    let mut probe_signs = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x7A9_9E47);
     let (input_dim, code_dim) = (base.config.input_dim(), classifier.autoencoder().code_dim());
     let mut epochs = Vec::new();
     let (mut best_epoch, mut best_error) = (0, f64::INFINITY);
@@ -244,7 +259,10 @@ pub fn finetune(
             )?;
             loss_sum += scalar(&loss)? * indices.len() as f64;
             if let (Some(cache), Some(t)) = (&tangents, &cfg.tangent_prop) {
-                let u = cache.gather(indices, device)?;
+                let u = match t.probes {
+                    None => cache.gather(indices, device)?,
+                    Some(m) => cache.gather_probes(indices, m, &mut probe_signs, device)?,
+                };
                 let penalty = classifier.tangent_propagation(&x, &u)?.mean(0)?;
                 penalty_sum += scalar(&penalty)? * indices.len() as f64;
                 loss = (loss + (penalty * t.weight)?)?;
@@ -307,69 +325,4 @@ fn label_tensor(data: &Dataset, indices: &[usize], device: &Device) -> Result<Te
 
 fn scalar(t: &Tensor) -> candle_core::Result<f64> {
     t.to_dtype(DType::F64)?.to_scalar::<f64>()
-}
-
-/// Every training point's tangents, `k × input` values each, found once with the frozen
-/// pretrained encoder. Memory: `points × k × input × 4` bytes (MNIST's 50,000 fitting images,
-/// k = 10: 1.6 GB). Stored tangent-major, `[k, points, input]`, the layout a batch needs, so
-/// gathering a batch copies rows and transposes nothing.
-struct TangentCache {
-    k: usize,
-    points: usize,
-    input: usize,
-    values: Vec<f32>,
-}
-
-/// Points per subspace-iteration batch when finding tangents.
-const TANGENT_BATCH: usize = 500;
-
-impl TangentCache {
-    fn compute(
-        base: &LoadedModel,
-        data: &Dataset,
-        points: usize,
-        t: &TangentProp,
-        seed: u64,
-        device: &Device,
-    ) -> Result<Self, TrainError> {
-        let encoder = base.model(DType::F32, device)?;
-        let (k, input) = (t.tangents, data.image_dim());
-        let mut values = vec![0f32; k * points * input];
-        for start in (0..points).step_by(TANGENT_BATCH) {
-            let end = (start + TANGENT_BATCH).min(points);
-            let x = data.to_tensor(start..end, device)?;
-            // In the encoder's input space, where the classifier's penalty applies them.
-            let x = encoder.prepare_inputs(&x)?;
-            let basis = encoder.tangent_basis(&x, k, t.iterations, seed ^ start as u64)?;
-            // `[k, B, input]`: tangent j of these points goes to rows start..end of slab j.
-            let host = basis.flatten_all()?.to_vec1::<f32>()?;
-            let rows = (end - start) * input;
-            for (j, slab) in host.chunks_exact(rows).enumerate() {
-                let at = (j * points + start) * input;
-                values[at..at + rows].copy_from_slice(slab);
-            }
-        }
-        Ok(Self {
-            k,
-            points,
-            input,
-            values,
-        })
-    }
-
-    /// The tangents of the points `indices`, `[k, B, input]`.
-    fn gather(&self, indices: &[usize], device: &Device) -> Result<Tensor, TrainError> {
-        let mut out = Vec::with_capacity(self.k * indices.len() * self.input);
-        for j in 0..self.k {
-            for &i in indices {
-                let at = (j * self.points + i) * self.input;
-                out.extend_from_slice(&self.values[at..at + self.input]);
-            }
-        }
-        Ok(Tensor::from_vec(
-            out,
-            (self.k, indices.len(), self.input),
-            device,
-        )?)
-    }
 }

@@ -96,6 +96,7 @@ mod run_data;
 mod run_dir;
 mod saved_run;
 mod stack;
+mod tangent_cache;
 mod trainer;
 
 pub use config::{LrSchedule, TrainConfig};

@@ -43,12 +43,17 @@ fn random_cae(seed: u64) -> LoadedModel {
 }
 
 /// Plain fine-tuning, fine-tuning with dropout and weight decay, and the Manifold Tangent
-/// Classifier, as the separable problems are tuned.
-fn plain_and_mtc() -> [(&'static str, FinetuneConfig); 3] {
+/// Classifier (every tangent, and one random combination of them per step), as the separable problems are tuned.
+fn plain_and_mtc() -> [(&'static str, FinetuneConfig); 4] {
     let mtc = TangentProp {
         weight: 0.1,
         tangents: 3,
         iterations: 5,
+        probes: None,
+    };
+    let mtc_probed = TangentProp {
+        probes: Some(1),
+        ..mtc
     };
     let dropout = Dropout {
         input: 0.1,
@@ -58,6 +63,7 @@ fn plain_and_mtc() -> [(&'static str, FinetuneConfig); 3] {
         ("plain", None, Dropout::default(), 0.0),
         ("dropout", None, dropout, 1e-2),
         ("mtc", Some(mtc), Dropout::default(), 0.0),
+        ("mtc-probed", Some(mtc_probed), Dropout::default(), 0.0),
     ];
     settings.map(|(name, tangent_prop, dropout, weight_decay)| {
         let cfg = FinetuneConfig {
