@@ -150,8 +150,13 @@ impl Classifier {
     /// for an encoder that stores a standardisation: what [`ContractiveAutoencoder::tangent_basis`]
     /// of the prepared inputs gives).
     pub fn tangent_propagation(&self, x: &Tensor, tangents: &Tensor) -> Result<Tensor> {
-        let p = self.probabilities(x)?.unsqueeze(0)?; // [1, B, classes]
-        let ju = self.cae.jvp(&self.cae.prepare_inputs(x)?, tangents)?; // [K, B, code]
+        let (code, ju) = self
+            .cae
+            .code_and_jvp(&self.cae.prepare_inputs(x)?, tangents)?; // [B, code], [K, B, code]
+        let logits = self.head(&code)?;
+        let p = candle_nn::ops::log_softmax(&logits, D::Minus1)?
+            .exp()?
+            .unsqueeze(0)?; // [1, B, classes]
         let (k, b, code) = ju.dims3()?;
         let z = ju
             .reshape((k * b, code))?

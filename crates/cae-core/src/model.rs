@@ -473,6 +473,14 @@ impl ContractiveAutoencoder {
         self.jvp_of(&encoded, v)
     }
 
+    /// The code `[B, code_dim]` and [`Self::jvp`] from one pass through the encoder: for a loss
+    /// that needs both, the encoder's products are computed (and differentiated) once, not twice.
+    pub fn code_and_jvp(&self, x: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
+        let encoded = self.encode_traced(x)?;
+        let jv = self.jvp_of(&encoded, v)?;
+        Ok((encoded.code().clone(), jv))
+    }
+
     /// The full per-sample Jacobian `∂code/∂x`, `[B, code_dim, input_dim]`. Meant for analysis of small batches.
     pub fn jacobian(&self, x: &Tensor) -> Result<Tensor> {
         let encoded = self.encode_traced(x)?;
