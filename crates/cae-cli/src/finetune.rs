@@ -61,7 +61,8 @@ pub struct FinetuneArgs {
     /// Decoupled (AdamW) weight decay: each step multiplies every weight by 1 − lr·W first.
     #[arg(long, value_name = "W", default_value_t = FinetuneConfig::default().adam.weight_decay)]
     weight_decay: f64,
-    /// The last N training images are the validation split.
+    /// The last N training images are the validation split (0: none; every image is trained on for
+    /// --epochs and the last epoch is kept — the final run once --epochs was chosen on a split).
     #[arg(long, default_value_t = FinetuneConfig::default().validation)]
     validation: usize,
     /// Seed of the initialisation (the softmax layer; every weight with --random-init), the shuffling and the tangents' start.
@@ -178,11 +179,11 @@ pub fn run(args: FinetuneArgs, quiet: bool) -> Result<()> {
     };
     let summary = finetune(&base, &cfg, &train, &args.out, &device, &mut |e| {
         tracing::info!(
-            "epoch {:>3}  train loss {:.5} tangent penalty {:.5} | validation error {:.2}% | {:.1} s",
+            "epoch {:>3}  train loss {:.5} tangent penalty {:.5} | validation error {} | {:.1} s",
             e.epoch,
             e.train_loss,
             e.tangent_penalty,
-            100.0 * e.validation_error,
+            percent(e.validation_error),
             e.seconds
         );
     })?;
@@ -191,10 +192,10 @@ pub fn run(args: FinetuneArgs, quiet: bool) -> Result<()> {
     let test_error = error_rate(&classifier, &test, 0..test.len(), &device)?;
     let train_seconds: f64 = summary.epochs.iter().map(|e| e.seconds).sum();
     println!(
-        "done: kept epoch {} of {} (validation error {:.2}%), test error {:.2}% on {} samples; tangents {:.1} s, fine-tuning {:.1} s; classifier {}",
+        "done: kept epoch {} of {} (validation error {}), test error {:.2}% on {} samples; tangents {:.1} s, fine-tuning {:.1} s; classifier {}",
         summary.best_epoch,
         summary.epochs.len(),
-        100.0 * summary.best_validation_error,
+        percent(summary.best_validation_error),
         100.0 * test_error,
         test.len(),
         summary.tangent_seconds,
@@ -202,4 +203,9 @@ pub fn run(args: FinetuneArgs, quiet: bool) -> Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+/// A share as a percentage, or `none` where there is no validation split.
+fn percent(share: Option<f64>) -> String {
+    share.map_or_else(|| "none".into(), |s| format!("{:.2}%", 100.0 * s))
 }

@@ -75,7 +75,9 @@ pub struct FinetuneConfig {
     /// was a setting read as no dropout.
     #[serde(default)]
     pub dropout: Dropout,
-    /// The last this many training images are the validation split, not trained on.
+    /// The last this many training images are the validation split, not trained on. 0: no
+    /// split; every image is trained on for `max_epochs` and the last epoch is kept (the final
+    /// run on all the data, once the epochs and the rest were chosen on a split).
     pub validation: usize,
     /// Seeds the softmax layer's weights and the minibatch order.
     pub seed: u64,
@@ -120,8 +122,8 @@ impl FinetuneConfig {
         self.lr_schedule.validate()?;
         self.adam.validate()?;
         self.dropout.validate()?;
-        if self.validation == 0 || self.train_limit == Some(0) {
-            return bad("the validation split and the training limit must be at least 1".into());
+        if self.train_limit == Some(0) {
+            return bad("the training limit must be at least 1".into());
         }
         if let Some(t) = &self.tangent_prop {
             if !(t.weight.is_finite() && t.weight >= 0.0) || t.tangents == 0 || t.probes == Some(0)
@@ -144,8 +146,8 @@ pub struct FinetuneEpoch {
     pub train_loss: f64,
     /// Mean tangent-propagation penalty (unweighted); 0 without tangent propagation.
     pub tangent_penalty: f64,
-    /// Share of the validation split classified wrong after the epoch.
-    pub validation_error: f64,
+    /// Share of the validation split classified wrong after the epoch; `None` without a split.
+    pub validation_error: Option<f64>,
     /// Wall-clock seconds of the epoch.
     pub seconds: f64,
 }
@@ -155,10 +157,10 @@ pub struct FinetuneEpoch {
 pub struct FinetuneSummary {
     /// Every epoch trained, first to last.
     pub epochs: Vec<FinetuneEpoch>,
-    /// The epoch whose weights were saved (lowest validation error).
+    /// The epoch whose weights were saved (lowest validation error; the last without a split).
     pub best_epoch: usize,
-    /// The kept epoch's validation error.
-    pub best_validation_error: f64,
+    /// The kept epoch's validation error; `None` without a split.
+    pub best_validation_error: Option<f64>,
     /// Seconds spent finding the tangents (0 without tangent propagation).
     pub tangent_seconds: f64,
     /// The classifier file written.
@@ -167,8 +169,9 @@ pub struct FinetuneSummary {
 
 /// Fine-tunes `base`'s encoder and a new softmax layer on the labels of `train` (less its last
 /// `cfg.validation` images, the validation split) and writes the weights of the epoch with the
-/// lowest validation error to the classifier file `out`, atomically, as soon as they are found.
-/// `on_epoch` sees every epoch.
+/// lowest validation error to the classifier file `out`, atomically, as soon as they are found
+/// (without a split, every epoch's, so the file holds the last epoch finished). `on_epoch` sees
+/// every epoch.
 pub fn finetune(
     base: &LoadedModel,
     cfg: &FinetuneConfig,
@@ -269,7 +272,10 @@ pub fn finetune(
             }
             adam.backward_step(&loss)?;
         }
-        let validation_error = error_rate(&classifier, &data, fit..data.len(), device)?;
+        let validation_error = match cfg.validation {
+            0 => None,
+            _ => Some(error_rate(&classifier, &data, fit..data.len(), device)?),
+        };
         let report = FinetuneEpoch {
             epoch,
             train_loss: loss_sum / fit as f64,
@@ -279,8 +285,10 @@ pub fn finetune(
         };
         on_epoch(&report);
         epochs.push(report);
-        if validation_error < best_error {
-            (best_epoch, best_error) = (epoch, validation_error);
+        // Without a split every epoch is the best so far: the last one is kept.
+        let error = validation_error.unwrap_or(f64::NEG_INFINITY);
+        if error < best_error || validation_error.is_none() {
+            (best_epoch, best_error) = (epoch, error);
             save_classifier(out, &base.config, &head, &varmap, &extra)?;
         } else if epoch - best_epoch >= cfg.patience {
             break;
@@ -289,7 +297,7 @@ pub fn finetune(
     Ok(FinetuneSummary {
         epochs,
         best_epoch,
-        best_validation_error: best_error,
+        best_validation_error: best_error.is_finite().then_some(best_error),
         tangent_seconds,
         classifier: out.to_path_buf(),
     })

@@ -75,7 +75,7 @@
 //! let summary = cae_train::finetune(&cae2, &cfg, &data, &out, &cpu, &mut |_| {})?;
 //! let classifier = cae_core::read_classifier(&out, &cpu)?.classifier(DType::F32, &cpu)?;
 //! let error = cae_train::error_rate(&classifier, &data, 0..data.len(), &cpu)?;
-//! assert_eq!((summary.best_validation_error, error), (0.0, 0.0));
+//! assert_eq!((summary.best_validation_error, error), (Some(0.0), 0.0));
 //! # Ok(()) }
 //! ```
 

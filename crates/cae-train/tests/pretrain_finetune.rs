@@ -97,7 +97,11 @@ fn finetuning_separates_a_separable_problem() {
         let summary =
             finetune(&base, &cfg, &train, &out, &Device::Cpu, &mut |_| seen += 1).unwrap();
         assert_eq!(seen, summary.epochs.len());
-        assert_eq!(summary.best_validation_error, 0.0, "{name}: {summary:?}");
+        assert_eq!(
+            summary.best_validation_error,
+            Some(0.0),
+            "{name}: {summary:?}"
+        );
         let loaded = cae_core::read_classifier(&out, &Device::Cpu).unwrap();
         let saved: FinetuneConfig = serde_json::from_str(&loaded.metadata[FINETUNE_KEY]).unwrap();
         assert_eq!(saved, cfg);
@@ -152,7 +156,11 @@ fn finetuning_a_standardising_model_separates_real_valued_data() {
     for (name, cfg) in plain_and_mtc() {
         let out = dir.path().join(format!("{name}.safetensors"));
         let summary = finetune(&base, &cfg, &train, &out, &Device::Cpu, &mut |_| {}).unwrap();
-        assert_eq!(summary.best_validation_error, 0.0, "{name}: {summary:?}");
+        assert_eq!(
+            summary.best_validation_error,
+            Some(0.0),
+            "{name}: {summary:?}"
+        );
         let loaded = cae_core::read_classifier(&out, &Device::Cpu).unwrap();
         assert_eq!(loaded.config.standardisation, config.standardisation);
         let classifier = loaded.classifier(DType::F32, &Device::Cpu).unwrap();
@@ -440,4 +448,45 @@ fn the_trainer_trains_cae_h() {
     assert_eq!(saved, run);
     let (plain, h) = (plain.last.unwrap(), h.last.unwrap());
     assert!(h.train_penalty > plain.train_penalty, "{h:?} vs {plain:?}");
+}
+
+/// Without a validation split every epoch runs (nothing to stop on) and the file holds the last
+/// one: at a constant rate, 3 epochs give the same weights twice and other weights than the
+/// first 2 alone (the same seed draws the same batches); the classifier still separates the
+/// separable problem.
+#[test]
+fn without_a_split_every_epoch_runs_and_the_last_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = random_cae(5);
+    let no_split = |max_epochs| FinetuneConfig {
+        max_epochs,
+        patience: 1,
+        validation: 0,
+        ..five_epochs()
+    };
+    let out = dir.path().join("all.safetensors");
+    let train = synthetic(400, 1);
+    let summary = finetune(&base, &no_split(3), &train, &out, &Device::Cpu, &mut |_| {}).unwrap();
+    assert_eq!((summary.best_epoch, summary.epochs.len()), (3, 3));
+    assert_eq!(summary.best_validation_error, None);
+    assert!(summary.epochs.iter().all(|e| e.validation_error.is_none()));
+    let classifier = cae_core::read_classifier(&out, &Device::Cpu)
+        .unwrap()
+        .classifier(DType::F32, &Device::Cpu)
+        .unwrap();
+    let test = synthetic(200, 2);
+    assert_eq!(
+        error_rate(&classifier, &test, 0..test.len(), &Device::Cpu).unwrap(),
+        0.0
+    );
+    let (three, saved) = finetuned_with(&base, &no_split(3), "three", dir.path());
+    assert_eq!(saved.validation, 0);
+    assert_eq!(
+        finetuned_with(&base, &no_split(3), "again", dir.path()).0,
+        three
+    );
+    assert_ne!(
+        finetuned_with(&base, &no_split(2), "two", dir.path()).0,
+        three
+    );
 }

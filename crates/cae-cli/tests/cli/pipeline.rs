@@ -110,6 +110,29 @@ fn pretrain_stack_finetune_classify_and_eval() {
         serde_json::json!({"input": 0.1, "code": 0.2})
     );
     assert_eq!(saved["adam"]["weight_decay"], 0.01);
+    // Without a split (the final run on all the data) every epoch runs and the last is kept.
+    let all = p("all-data.safetensors");
+    let no_split = [
+        "finetune",
+        "-q",
+        "--dataset",
+        d,
+        "--weights",
+        s(&stacked),
+        "--validation",
+        "0",
+        "--epochs",
+        "3",
+        "--patience",
+        "1",
+        "--out",
+        s(&all),
+    ];
+    let done = run(&no_split);
+    assert!(
+        done.contains("kept epoch 3 of 3 (validation error none)"),
+        "{done}"
+    );
     // A dropout probability of 1 would drop every unit: refused before any work, nothing written.
     let refused = p("refused.safetensors");
     let bad = cli(&[
