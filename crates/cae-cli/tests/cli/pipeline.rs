@@ -112,13 +112,9 @@ fn pretrain_stack_finetune_classify_and_eval() {
     assert_eq!(saved["adam"]["weight_decay"], 0.01);
     // Without a split (the final run on all the data) every epoch runs and the last is kept.
     let all = p("all-data.safetensors");
-    let no_split = [
-        "finetune",
-        "-q",
-        "--dataset",
-        d,
-        "--weights",
-        s(&stacked),
+    // The same model and data as above (the first six arguments), no split, three epochs.
+    let mut no_split = finetune[..6].to_vec();
+    no_split.extend([
         "--validation",
         "0",
         "--epochs",
@@ -127,7 +123,7 @@ fn pretrain_stack_finetune_classify_and_eval() {
         "1",
         "--out",
         s(&all),
-    ];
+    ]);
     let done = run(&no_split);
     assert!(
         done.contains("kept epoch 3 of 3 (validation error none)"),
