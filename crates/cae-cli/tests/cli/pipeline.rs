@@ -70,32 +70,32 @@ fn pretrain_stack_finetune_classify_and_eval() {
     assert_eq!(signature["ratios"].as_array().unwrap().len(), 3);
 
     let clf = p("classifier.safetensors");
+    // Every fine-tuning run below starts from the stacked model on the same data.
+    let finetune_stacked = ["finetune", "-q", "--dataset", d, "--weights", s(&stacked)];
     let finetune = [
-        "finetune",
-        "-q",
-        "--dataset",
-        d,
-        "--weights",
-        s(&stacked),
-        "--validation",
-        "100",
-        "--epochs",
-        "30",
-        "--patience",
-        "30",
-        "--lr",
-        "0.01",
-        "--batch-size",
-        "25",
-        "--input-dropout",
-        "0.1",
-        "--dropout",
-        "0.2",
-        "--weight-decay",
-        "0.01",
-        "--out",
-        s(&clf),
-    ];
+        &finetune_stacked[..],
+        &[
+            "--validation",
+            "100",
+            "--epochs",
+            "30",
+            "--patience",
+            "30",
+            "--lr",
+            "0.01",
+            "--batch-size",
+            "25",
+            "--input-dropout",
+            "0.1",
+            "--dropout",
+            "0.2",
+            "--weight-decay",
+            "0.01",
+            "--out",
+            s(&clf),
+        ],
+    ]
+    .concat();
     let done = run(&finetune);
     assert!(done.contains("test error 0.00%"), "{done}");
     // Nothing is overwritten.
@@ -112,18 +112,20 @@ fn pretrain_stack_finetune_classify_and_eval() {
     assert_eq!(saved["adam"]["weight_decay"], 0.01);
     // Without a split (the final run on all the data) every epoch runs and the last is kept.
     let all = p("all-data.safetensors");
-    // The same model and data as above (the first six arguments), no split, three epochs.
-    let mut no_split = finetune[..6].to_vec();
-    no_split.extend([
-        "--validation",
-        "0",
-        "--epochs",
-        "3",
-        "--patience",
-        "1",
-        "--out",
-        s(&all),
-    ]);
+    let no_split = [
+        &finetune_stacked[..],
+        &[
+            "--validation",
+            "0",
+            "--epochs",
+            "3",
+            "--patience",
+            "1",
+            "--out",
+            s(&all),
+        ],
+    ]
+    .concat();
     let done = run(&no_split);
     assert!(
         done.contains("kept epoch 3 of 3 (validation error none)"),
@@ -132,17 +134,10 @@ fn pretrain_stack_finetune_classify_and_eval() {
     // A dropout probability of 1 would drop every unit: refused before any work, nothing written.
     let refused = p("refused.safetensors");
     let bad = cli(&[
-        "finetune",
-        "-q",
-        "--dataset",
-        d,
-        "--weights",
-        s(&stacked),
-        "--dropout",
-        "1",
-        "--out",
-        s(&refused),
-    ]);
+        &finetune_stacked[..],
+        &["--dropout", "1", "--out", s(&refused)],
+    ]
+    .concat());
     assert!(
         !bad.status.success()
             && stderr(&bad).contains("code dropout probability must be in [0, 1)"),
