@@ -58,6 +58,10 @@ pub struct FinetuneArgs {
     /// (in [0, 1); 0: off; the MNIST recipe: 0.5).
     #[arg(long, value_name = "P", default_value_t = FinetuneConfig::default().dropout.code)]
     dropout: f64,
+    /// Probability of dropping each unit of the encoder's hidden layers below the code at every
+    /// training step (a stacked model's lower codes; in [0, 1); 0: off).
+    #[arg(long, value_name = "P", default_value_t = FinetuneConfig::default().dropout.hidden)]
+    hidden_dropout: f64,
     /// Decoupled (AdamW) weight decay: each step multiplies every weight by 1 − lr·W first.
     #[arg(long, value_name = "W", default_value_t = FinetuneConfig::default().adam.weight_decay)]
     weight_decay: f64,
@@ -109,6 +113,7 @@ pub fn run(args: FinetuneArgs, quiet: bool) -> Result<()> {
         },
         dropout: Dropout {
             input: args.input_dropout,
+            hidden: args.hidden_dropout,
             code: args.dropout,
         },
         validation: args.validation,

@@ -32,6 +32,19 @@ pub struct ClassifierConfig {
     pub classes: usize,
 }
 
+/// The dropout masks of one training step of a [`Classifier`] (see
+/// [`Classifier::dropout_cross_entropy`]); `None` or no mask where a layer is not thinned.
+#[derive(Debug, Clone, Default)]
+pub struct ThinningMasks {
+    /// `[B, input]`, on the inputs as prepared.
+    pub input: Option<Tensor>,
+    /// `[B, width_l]` for the encoder's hidden layers below the code, from the input side (a
+    /// stacked encoder's lower codes); fewer masks than layers leave the layers above unthinned.
+    pub hidden: Vec<Tensor>,
+    /// `[B, code]`, on the code (the softmax layer's input).
+    pub code: Option<Tensor>,
+}
+
 /// The encoder of a CAE and a softmax layer on its code.
 #[derive(Debug)]
 pub struct Classifier {
@@ -116,27 +129,26 @@ impl Classifier {
 
     /// Mean cross-entropy `−log p(y | x)` over the batch; `labels` are class indices (`u32`, `[B]`).
     pub fn cross_entropy(&self, x: &Tensor, labels: &Tensor) -> Result<Tensor> {
-        self.dropout_cross_entropy(x, labels, None, None)
+        self.dropout_cross_entropy(x, labels, &ThinningMasks::default())
     }
 
     /// [`Self::cross_entropy`] of the network thinned by dropout masks (training only): the
-    /// encoder's inputs (as prepared, so a dropped standardised value is the feature's mean) are
-    /// multiplied by `input_keep [B, input]` and its code by `code_keep [B, code]`. A mask holds
-    /// 0 for a dropped unit and `1/(1 − p)` for a kept one, so the unthinned network used for
-    /// prediction needs no rescaling.
+    /// encoder's inputs (as prepared, so a dropped standardised value is the feature's mean), its
+    /// hidden layers below the code and its code are multiplied by the masks of `thinning`. A
+    /// mask holds 0 for a dropped unit and `1/(1 − p)` for a kept one, so the unthinned network
+    /// used for prediction needs no rescaling.
     pub fn dropout_cross_entropy(
         &self,
         x: &Tensor,
         labels: &Tensor,
-        input_keep: Option<&Tensor>,
-        code_keep: Option<&Tensor>,
+        thinning: &ThinningMasks,
     ) -> Result<Tensor> {
         let mut inputs = self.cae.prepare_inputs(x)?;
-        if let Some(keep) = input_keep {
+        if let Some(keep) = &thinning.input {
             inputs = (inputs * keep)?;
         }
-        let mut code = self.cae.encode(&inputs)?;
-        if let Some(keep) = code_keep {
+        let mut code = self.cae.encode_thinned(&inputs, &thinning.hidden)?;
+        if let Some(keep) = &thinning.code {
             code = (code * keep)?;
         }
         let log_p = candle_nn::ops::log_softmax(&self.head(&code)?, D::Minus1)?;

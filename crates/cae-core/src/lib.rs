@@ -98,7 +98,7 @@ pub use checkpoint::{
 };
 pub use classifier::{
     is_classifier, read_classifier, save_classifier, Classifier, ClassifierConfig,
-    LoadedClassifier, CLASSIFIER_KEY,
+    LoadedClassifier, ThinningMasks, CLASSIFIER_KEY,
 };
 pub use config::{
     Architecture, CaeConfig, ConvConfig, ConvLayer, MlpConfig, PenaltyMethod, WeightInit,

@@ -84,9 +84,18 @@ impl Mlp {
     }
 
     pub fn encode(&self, x: &Tensor) -> Result<Tensor> {
+        self.encode_thinned(x, &[])
+    }
+
+    /// The code with hidden layer `l`'s units multiplied by `hidden_keep[l]` (dropout masks,
+    /// `[B, width_l]`); layers past the masks given are not thinned.
+    pub fn encode_thinned(&self, x: &Tensor, hidden_keep: &[Tensor]) -> Result<Tensor> {
         let mut h = x.clone();
         for (l, layer) in self.encoder.iter().enumerate() {
             h = self.activation(l).apply(&layer.linear_forward(&h)?)?;
+            if let Some(keep) = hidden_keep.get(l).filter(|_| l + 1 < self.encoder.len()) {
+                h = (h * keep)?;
+            }
         }
         Ok(h)
     }

@@ -16,7 +16,8 @@ use crate::loss::{row_means_f64, sum_f64};
 use crate::mlp::{mean_probe_sq_norm, Mlp, Trace};
 use crate::reconstruction::{standardise, unstandardise};
 use crate::{
-    Activation, Architecture, CaeConfig, Kernels, PenaltyMethod, ReconstructionLoss, Result,
+    Activation, Architecture, CaeConfig, CaeError, Kernels, PenaltyMethod, ReconstructionLoss,
+    Result,
 };
 
 /// The terms of the CAE objective for one batch. All are scalars; `total = reconstruction +
@@ -174,6 +175,34 @@ impl ContractiveAutoencoder {
             Network::Mlp(m) => m.encode(x)?,
             Network::Conv(c) => c.encode(x)?,
         })
+    }
+
+    /// The code of a network thinned by dropout below the code: hidden layer `l`'s units (the
+    /// layers between the input and the code, of a deep MLP encoder) are multiplied by
+    /// `hidden_keep[l]`, `[B, width_l]`. With no masks, [`Self::encode`].
+    pub fn encode_thinned(&self, x: &Tensor, hidden_keep: &[Tensor]) -> Result<Tensor> {
+        if hidden_keep.is_empty() {
+            return self.encode(x);
+        }
+        let hidden_layers = self.hidden_widths().len();
+        match &self.network {
+            Network::Mlp(m) if hidden_keep.len() <= hidden_layers => {
+                Ok(m.encode_thinned(x, hidden_keep)?)
+            }
+            _ => Err(CaeError::InvalidConfig(format!(
+                "{} hidden dropout masks for an encoder with {hidden_layers} fully connected hidden layers below its code",
+                hidden_keep.len()
+            ))),
+        }
+    }
+
+    /// The widths of the encoder's fully connected hidden layers below the code (empty for a
+    /// one-layer or convolutional encoder).
+    pub fn hidden_widths(&self) -> Vec<usize> {
+        match &self.config.architecture {
+            Architecture::Mlp(m) => m.hidden.clone(),
+            Architecture::Conv(_) => Vec::new(),
+        }
     }
 
     /// The decoder's outputs `f(code)`, `[B, input_dim]`: logits for BCE, the reconstruction

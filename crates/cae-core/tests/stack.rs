@@ -59,6 +59,30 @@ fn check(base_hidden: &[usize], tied: bool) {
     assert_eq!(code.dims(), &[5, 4]);
     assert!(max_abs_diff(&code, &top.encode(&codes).unwrap()) < 1e-14);
 
+    // Dropout below the code (fine-tuning a stack): the top layer sees the thinned lower code.
+    let lower = base_hidden.len();
+    assert_eq!(stacked.hidden_widths().last(), Some(&7));
+    let keep = inputs(5, 7, 9)
+        .ge(0.5)
+        .unwrap()
+        .to_dtype(DType::F64)
+        .unwrap()
+        * 2.0;
+    let keep = keep.unwrap();
+    let mut masks = vec![Tensor::ones((5, 6), DType::F64, &Device::Cpu).unwrap(); lower];
+    masks.push(keep.clone());
+    let thinned = stacked.encode_thinned(&x, &masks).unwrap();
+    let expected = top.encode(&(&codes * &keep).unwrap()).unwrap();
+    assert!(max_abs_diff(&thinned, &expected) < 1e-14);
+    assert!(
+        max_abs_diff(&thinned, &code) > 1e-3,
+        "the mask changed nothing"
+    );
+    assert!(max_abs_diff(&stacked.encode_thinned(&x, &[]).unwrap(), &code) < 1e-14);
+    masks.push(keep);
+    let err = stacked.encode_thinned(&x, &masks).unwrap_err().to_string();
+    assert!(err.contains("hidden layers below its code"), "{err}");
+
     // J_stack(x) = J_top(g(x)) · J_base(x), per sample.
     let product = top
         .jacobian(&codes)

@@ -2,6 +2,7 @@
 //! with every input pixel and every code unit dropped at random, so that no unit can rely on a
 //! few others. Fine-tuning a pretrained encoder without it fits the training labels to a
 //! cross-entropy of 1e-4 within 40 epochs while the validation error stalls.
+use cae_core::ThinningMasks;
 use candle_core::{Device, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -16,12 +17,21 @@ pub struct Dropout {
     pub input: f64,
     /// Probability of dropping each unit of the encoder's code (the softmax layer's input).
     pub code: f64,
+    /// Probability of dropping each unit of the encoder's hidden layers below the code (a
+    /// stacked encoder's lower codes; a one-layer encoder has none). Configurations written
+    /// before it was a setting read as 0.
+    #[serde(default)]
+    pub hidden: f64,
 }
 
 impl Dropout {
     /// Rejects probabilities outside `[0, 1)`.
     pub fn validate(&self) -> Result<(), TrainError> {
-        for (what, p) in [("input", self.input), ("code", self.code)] {
+        for (what, p) in [
+            ("input", self.input),
+            ("hidden", self.hidden),
+            ("code", self.code),
+        ] {
             if !(0.0..1.0).contains(&p) {
                 return Err(TrainError::InvalidConfig(format!(
                     "the {what} dropout probability must be in [0, 1), got {p}"
@@ -49,17 +59,29 @@ impl DropoutMasks {
         }
     }
 
-    /// Masks `([rows, input], [rows, code])` for one batch; `None` where that dropout is off.
+    /// The masks for one batch of `rows` through an encoder of `input` inputs, hidden layers of
+    /// `hidden` widths below the code, and `code` code units; no mask where that dropout is off.
     pub(crate) fn draw(
         &mut self,
         rows: usize,
         input: usize,
+        hidden: &[usize],
         code: usize,
         device: &Device,
-    ) -> Result<(Option<Tensor>, Option<Tensor>), TrainError> {
+    ) -> Result<ThinningMasks, TrainError> {
         let input_keep = self.mask(self.dropout.input, rows, input, device)?;
+        let mut hidden_keep = Vec::new();
+        for &width in hidden {
+            if let Some(mask) = self.mask(self.dropout.hidden, rows, width, device)? {
+                hidden_keep.push(mask);
+            }
+        }
         let code_keep = self.mask(self.dropout.code, rows, code, device)?;
-        Ok((input_keep, code_keep))
+        Ok(ThinningMasks {
+            input: input_keep,
+            hidden: hidden_keep,
+            code: code_keep,
+        })
     }
 
     fn mask(
@@ -96,11 +118,20 @@ mod tests {
             Dropout {
                 input: 0.2,
                 code: 0.5,
+                hidden: 0.3,
             },
             7,
         );
-        let (input, code) = masks.draw(200, 100, 50, &Device::Cpu).unwrap();
-        for (mask, p) in [(input.unwrap(), 0.2), (code.unwrap(), 0.5)] {
+        let drawn = masks.draw(200, 100, &[80, 60], 50, &Device::Cpu).unwrap();
+        assert_eq!(drawn.hidden.len(), 2);
+        assert_eq!(drawn.hidden[0].dims(), [200, 80]);
+        assert_eq!(drawn.hidden[1].dims(), [200, 60]);
+        for (mask, p) in [
+            (drawn.input.unwrap(), 0.2),
+            (drawn.hidden[0].clone(), 0.3),
+            (drawn.hidden[1].clone(), 0.3),
+            (drawn.code.unwrap(), 0.5),
+        ] {
             let v = mask.flatten_all().unwrap().to_vec1::<f32>().unwrap();
             let dropped = v.iter().filter(|&&x| x == 0.0).count() as f64 / v.len() as f64;
             let mean = v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len() as f64;
@@ -116,14 +147,25 @@ mod tests {
     #[test]
     fn no_mask_where_dropout_is_off_and_bad_probabilities_are_refused() {
         let mut masks = DropoutMasks::new(Dropout::default(), 1);
-        let (input, code) = masks.draw(4, 3, 2, &Device::Cpu).unwrap();
-        assert!(input.is_none() && code.is_none());
+        let drawn = masks.draw(4, 3, &[5], 2, &Device::Cpu).unwrap();
+        assert!(drawn.input.is_none() && drawn.hidden.is_empty() && drawn.code.is_none());
         for bad in [-0.1, 1.0, f64::NAN] {
-            let d = Dropout {
-                input: bad,
-                code: 0.0,
-            };
-            assert!(d.validate().is_err(), "{bad} accepted");
+            for d in [
+                Dropout {
+                    input: bad,
+                    ..Dropout::default()
+                },
+                Dropout {
+                    hidden: bad,
+                    ..Dropout::default()
+                },
+                Dropout {
+                    code: bad,
+                    ..Dropout::default()
+                },
+            ] {
+                assert!(d.validate().is_err(), "{d:?} accepted");
+            }
         }
     }
 }

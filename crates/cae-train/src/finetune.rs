@@ -236,6 +236,7 @@ pub fn finetune(
     // A stream apart from the shuffling's and the dropout masks'.
     let mut probe_signs = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x7A9_9E47);
     let (input_dim, code_dim) = (base.config.input_dim(), classifier.autoencoder().code_dim());
+    let hidden_widths = classifier.autoencoder().hidden_widths();
     let mut epochs = Vec::new();
     let (mut best_epoch, mut best_error) = (0, f64::INFINITY);
     let steps_per_epoch = fit.div_ceil(cfg.batch_size);
@@ -252,14 +253,9 @@ pub fn finetune(
             let x = data.gather_tensor(indices, device)?;
             let labels = label_tensor(&data, indices, device)?;
             // No masks (and no draws) where dropout is off: the plain cross-entropy.
-            let (input_keep, code_keep) =
-                dropout.draw(indices.len(), input_dim, code_dim, device)?;
-            let mut loss = classifier.dropout_cross_entropy(
-                &x,
-                &labels,
-                input_keep.as_ref(),
-                code_keep.as_ref(),
-            )?;
+            let thinning =
+                dropout.draw(indices.len(), input_dim, &hidden_widths, code_dim, device)?;
+            let mut loss = classifier.dropout_cross_entropy(&x, &labels, &thinning)?;
             loss_sum += scalar(&loss)? * indices.len() as f64;
             if let (Some(cache), Some(t)) = (&tangents, &cfg.tangent_prop) {
                 let u = match t.probes {

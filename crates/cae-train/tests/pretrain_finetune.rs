@@ -58,6 +58,7 @@ fn plain_and_mtc() -> [(&'static str, FinetuneConfig); 4] {
     let dropout = Dropout {
         input: 0.1,
         code: 0.3,
+        ..Dropout::default()
     };
     let settings = [
         ("plain", None, Dropout::default(), 0.0),
@@ -295,6 +296,7 @@ fn dropout_acts_repeats_and_is_recorded() {
         dropout: Dropout {
             input: 0.2,
             code: 0.5,
+            ..Dropout::default()
         },
         ..five_epochs()
     };
@@ -308,9 +310,16 @@ fn dropout_acts_repeats_and_is_recorded() {
         dropped
     );
     // Each layer's dropout acts on its own.
-    for (name, dropout) in [("input", 0.2, 0.0), ("code", 0.0, 0.5)]
-        .map(|(n, input, code)| (n, Dropout { input, code }))
-    {
+    for (name, dropout) in [("input", 0.2, 0.0), ("code", 0.0, 0.5)].map(|(n, input, code)| {
+        (
+            n,
+            Dropout {
+                input,
+                code,
+                ..Dropout::default()
+            },
+        )
+    }) {
         let cfg = FinetuneConfig {
             dropout,
             ..five_epochs()
@@ -321,8 +330,8 @@ fn dropout_acts_repeats_and_is_recorded() {
     // Probabilities outside [0, 1) are refused before any work.
     let bad = FinetuneConfig {
         dropout: Dropout {
-            input: 0.0,
             code: 1.0,
+            ..Dropout::default()
         },
         ..five_epochs()
     };
@@ -333,6 +342,47 @@ fn dropout_acts_repeats_and_is_recorded() {
     old.as_object_mut().unwrap().remove("dropout").unwrap();
     let old: FinetuneConfig = serde_json::from_value(old).unwrap();
     assert_eq!(old.dropout, Dropout::default());
+}
+
+#[test]
+fn hidden_dropout_thins_only_a_stacks_lower_layers() {
+    let dir = tempfile::tempdir().unwrap();
+    let hidden_only = FinetuneConfig {
+        dropout: Dropout {
+            hidden: 0.5,
+            ..Dropout::default()
+        },
+        ..five_epochs()
+    };
+    // A one-layer encoder has no layer below its code: nothing is dropped, bit for bit.
+    let one_layer = random_cae(4);
+    let (plain, _) = finetuned_with(&one_layer, &five_epochs(), "one-plain", dir.path());
+    let (same, saved) = finetuned_with(&one_layer, &hidden_only, "one-hidden", dir.path());
+    assert_eq!(same, plain);
+    assert_eq!(saved.dropout, hidden_only.dropout);
+    // A two-layer encoder's lower layer is thinned, repeatably from the seed.
+    let mut config = small_cae();
+    if let Architecture::Mlp(m) = &mut config.architecture {
+        m.hidden = vec![12];
+    }
+    let (_, varmap) = ContractiveAutoencoder::init(&config, 5, DType::F32, &Device::Cpu).unwrap();
+    let deep = loaded_from_varmap(&config, &varmap).unwrap();
+    let (plain, _) = finetuned_with(&deep, &five_epochs(), "deep-plain", dir.path());
+    let (thinned, _) = finetuned_with(&deep, &hidden_only, "deep-hidden", dir.path());
+    assert_ne!(thinned, plain, "hidden dropout changed nothing");
+    assert_eq!(
+        finetuned_with(&deep, &hidden_only, "deep-again", dir.path()).0,
+        thinned
+    );
+    // Classifier files written before hidden dropout was a setting read as none.
+    let mut old = serde_json::to_value(hidden_only).unwrap();
+    old["dropout"]
+        .as_object_mut()
+        .unwrap()
+        .remove("hidden")
+        .unwrap();
+    let old: FinetuneConfig = serde_json::from_value(old).unwrap();
+    assert_eq!(old.dropout.hidden, 0.0);
 }
 
 #[test]
