@@ -1,7 +1,8 @@
 //! Dropout for fine-tuning (Srivastava et al., JMLR 2014): each step trains a thinned network,
 //! with every input pixel, every unit of a stacked encoder's lower layers and every code unit
-//! dropped at random, so that no unit can rely on a few others. Fine-tuning a pretrained encoder without it fits the training labels to a
-//! cross-entropy of 1e-4 within 40 epochs while the validation error stalls.
+//! dropped at random, so that no unit can rely on a few others. Fine-tuning a pretrained
+//! encoder without it fits the training labels to a cross-entropy of 1e-4 within 40 epochs while
+//! the validation error stalls.
 use cae_core::ThinningMasks;
 use candle_core::{Device, Tensor};
 use rand::{Rng, SeedableRng};
