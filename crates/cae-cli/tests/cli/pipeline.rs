@@ -89,6 +89,8 @@ fn pretrain_stack_finetune_classify_and_eval() {
             "0.1",
             "--dropout",
             "0.2",
+            "--hidden-dropout",
+            "0.3",
             "--weight-decay",
             "0.01",
             "--out",
@@ -107,7 +109,7 @@ fn pretrain_stack_finetune_classify_and_eval() {
         serde_json::from_str(&loaded.metadata[cae_train::FINETUNE_KEY]).unwrap();
     assert_eq!(
         saved["dropout"],
-        serde_json::json!({"input": 0.1, "code": 0.2})
+        serde_json::json!({"input": 0.1, "hidden": 0.3, "code": 0.2})
     );
     assert_eq!(saved["adam"]["weight_decay"], 0.01);
     // Without a split (the final run on all the data) every epoch runs and the last is kept.
