@@ -87,13 +87,19 @@ impl Mlp {
         self.encode_thinned(x, &[])
     }
 
+    /// How many hidden layers lie between the input and the code.
+    pub fn hidden_layers(&self) -> usize {
+        self.encoder.len() - 1
+    }
+
     /// The code with hidden layer `l`'s units multiplied by `hidden_keep[l]` (dropout masks,
-    /// `[B, width_l]`); layers past the masks given are not thinned.
+    /// `[B, width_l]`, at most [`Self::hidden_layers`] of them); layers past the masks given are
+    /// not thinned.
     pub fn encode_thinned(&self, x: &Tensor, hidden_keep: &[Tensor]) -> Result<Tensor> {
         let mut h = x.clone();
         for (l, layer) in self.encoder.iter().enumerate() {
             h = self.activation(l).apply(&layer.linear_forward(&h)?)?;
-            if let Some(keep) = hidden_keep.get(l).filter(|_| l + 1 < self.encoder.len()) {
+            if let Some(keep) = hidden_keep.get(l) {
                 h = (h * keep)?;
             }
         }

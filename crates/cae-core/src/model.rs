@@ -184,7 +184,10 @@ impl ContractiveAutoencoder {
         if hidden_keep.is_empty() {
             return self.encode(x);
         }
-        let hidden_layers = self.hidden_widths().len();
+        let hidden_layers = match &self.network {
+            Network::Mlp(m) => m.hidden_layers(),
+            Network::Conv(_) => 0,
+        };
         match &self.network {
             Network::Mlp(m) if hidden_keep.len() <= hidden_layers => {
                 Ok(m.encode_thinned(x, hidden_keep)?)
