@@ -185,18 +185,16 @@ impl ContractiveAutoencoder {
             return self.encode(x);
         }
         let hidden_layers = match &self.network {
+            Network::Mlp(m) if hidden_keep.len() <= m.hidden_layers() => {
+                return Ok(m.encode_thinned(x, hidden_keep)?);
+            }
             Network::Mlp(m) => m.hidden_layers(),
             Network::Conv(_) => 0,
         };
-        match &self.network {
-            Network::Mlp(m) if hidden_keep.len() <= hidden_layers => {
-                Ok(m.encode_thinned(x, hidden_keep)?)
-            }
-            _ => Err(CaeError::InvalidConfig(format!(
-                "{} hidden dropout masks for an encoder with {hidden_layers} fully connected hidden layers below its code",
-                hidden_keep.len()
-            ))),
-        }
+        Err(CaeError::InvalidConfig(format!(
+            "{} hidden dropout masks for an encoder with {hidden_layers} fully connected hidden layers below its code",
+            hidden_keep.len()
+        )))
     }
 
     /// The widths of the encoder's fully connected hidden layers below the code (empty for a
