@@ -1,9 +1,9 @@
-//! `cae-cli finetune`: a pretrained CAE's encoder plus a softmax layer, trained on labels (Adam,
-//! early stopping on the last training images), optionally as a Manifold Tangent Classifier.
+//! `cae-cli finetune`: a pretrained CAE's encoder plus a softmax layer, trained on labels (Adam
+//! or SGD, early stopping on the last training images), optionally as a Manifold Tangent Classifier.
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use cae_train::{error_rate, finetune, Dropout, FinetuneConfig, TangentProp};
+use cae_train::{error_rate, finetune, Dropout, FinetuneConfig, FinetuneOptimizer, TangentProp};
 use candle_core::DType;
 use clap::Args;
 
@@ -41,10 +41,10 @@ pub struct FinetuneArgs {
     /// Stop after this many epochs without a lower validation error.
     #[arg(long, default_value_t = FinetuneConfig::default().patience)]
     patience: usize,
-    /// Images per Adam step.
+    /// Images per step.
     #[arg(long, default_value_t = FinetuneConfig::default().batch_size)]
     batch_size: usize,
-    /// Adam learning rate.
+    /// Learning rate (Adam's; SGD's with --sgd-momentum, which wants a larger one, e.g. 0.1).
     #[arg(long, default_value_t = FinetuneConfig::default().learning_rate)]
     lr: f64,
     /// Learning-rate schedule over --epochs (a run stopped early stops on the way).
@@ -62,7 +62,11 @@ pub struct FinetuneArgs {
     /// training step (a stacked model's lower codes; in [0, 1); 0: off).
     #[arg(long, value_name = "P", default_value_t = FinetuneConfig::default().dropout.hidden)]
     hidden_dropout: f64,
-    /// Decoupled (AdamW) weight decay: each step multiplies every weight by 1 − lr·W first.
+    /// Fine-tune with SGD with this momentum (in [0, 1); 0: plain SGD) instead of Adam: the CAE
+    /// papers' optimiser, whose steps keep more of the pretrained weights.
+    #[arg(long, value_name = "M")]
+    sgd_momentum: Option<f64>,
+    /// Decoupled (AdamW-style, for SGD too) weight decay: each step multiplies every weight by 1 − lr·W first.
     #[arg(long, value_name = "W", default_value_t = FinetuneConfig::default().adam.weight_decay)]
     weight_decay: f64,
     /// The last N training images are the validation split (0: none; every image is trained on for
@@ -111,6 +115,11 @@ pub fn run(args: FinetuneArgs, quiet: bool) -> Result<()> {
             weight_decay: args.weight_decay,
             ..FinetuneConfig::default().adam
         },
+        optimizer: args
+            .sgd_momentum
+            .map_or(FinetuneOptimizer::Adam, |momentum| FinetuneOptimizer::Sgd {
+                momentum,
+            }),
         dropout: Dropout {
             input: args.input_dropout,
             hidden: args.hidden_dropout,

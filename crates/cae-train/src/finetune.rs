@@ -1,6 +1,6 @@
 //! Supervised fine-tuning (Rifai et al. 2011): a pretrained CAE's encoder plus a softmax layer,
-//! every weight trained on labels with Adam, stopped early on a validation split (the last
-//! images of the training set; the test set plays no part). With [`TangentProp`] it is the
+//! every weight trained on labels with Adam (or SGD with momentum), stopped early on a validation
+//! split (the last images of the training set; the test set plays no part). With [`TangentProp`] it is the
 //! Manifold Tangent Classifier (Rifai et al., NIPS 2011): the pretrained encoder's leading
 //! Jacobian directions at each training point are its tangents, and the classifier's output is
 //! penalised for changing along them.
@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::dropout::DropoutMasks;
 use crate::optim::AdamConfig;
 use crate::tangent_cache::TangentCache;
-use crate::{Adam, AdamParams, Dropout, LrSchedule, TrainError};
+use crate::{Adam, AdamParams, Dropout, LrSchedule, Sgd, SgdConfig, TrainError};
 
 /// Metadata key of a classifier file holding its [`FinetuneConfig`] as JSON.
 pub const FINETUNE_KEY: &str = "cae.finetune";
@@ -54,6 +54,20 @@ impl TangentProp {
     pub const DEFAULT_ITERATIONS: usize = 10;
 }
 
+/// The optimiser of fine-tuning.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FinetuneOptimizer {
+    /// Adam with [`FinetuneConfig::adam`]'s settings.
+    #[default]
+    Adam,
+    /// SGD with heavy-ball momentum (see [`Sgd`]), the CAE papers' optimiser.
+    Sgd {
+        /// Momentum in `[0, 1)`; 0 is plain SGD.
+        momentum: f64,
+    },
+}
+
 /// How a classifier is fine-tuned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FinetuneConfig {
@@ -61,16 +75,19 @@ pub struct FinetuneConfig {
     pub max_epochs: usize,
     /// Epochs without a lower validation error before stopping.
     pub patience: usize,
-    /// Samples per Adam step.
+    /// Samples per step.
     pub batch_size: usize,
-    /// Adam's learning rate.
+    /// The optimiser's learning rate.
     pub learning_rate: f64,
     /// How the learning rate moves over `max_epochs` (a run stopped early stops on the way).
     /// Classifier files written before it was a setting read as [`LrSchedule::Constant`].
     #[serde(default)]
     pub lr_schedule: LrSchedule,
-    /// Adam's other hyper-parameters (its decoupled weight decay among them).
+    /// Adam's other hyper-parameters; their decoupled weight decay applies to SGD too.
     pub adam: AdamParams,
+    /// Adam or SGD. Classifier files written before it was a setting read as Adam.
+    #[serde(default)]
+    pub optimizer: FinetuneOptimizer,
     /// Dropout of the inputs and of the code while training. Classifier files written before it
     /// was a setting read as no dropout.
     #[serde(default)]
@@ -97,6 +114,7 @@ impl Default for FinetuneConfig {
             learning_rate: 1e-3,
             lr_schedule: LrSchedule::Constant,
             adam: AdamParams::default(),
+            optimizer: FinetuneOptimizer::Adam,
             dropout: Dropout::default(),
             validation: 10_000,
             seed: 42,
@@ -121,6 +139,9 @@ impl FinetuneConfig {
         }
         self.lr_schedule.validate()?;
         self.adam.validate()?;
+        if let FinetuneOptimizer::Sgd { momentum } = self.optimizer {
+            self.sgd(momentum).validate()?;
+        }
         self.dropout.validate()?;
         if self.train_limit == Some(0) {
             return bad("the training limit must be at least 1".into());
@@ -134,6 +155,37 @@ impl FinetuneConfig {
             }
         }
         Ok(())
+    }
+
+    /// SGD with `momentum` and this configuration's learning rate and weight decay.
+    fn sgd(&self, momentum: f64) -> SgdConfig {
+        SgdConfig {
+            learning_rate: self.learning_rate,
+            momentum,
+            weight_decay: self.adam.weight_decay,
+        }
+    }
+}
+
+/// The chosen optimiser (candle's `Optimizer` trait is not object-safe).
+enum Stepper {
+    Adam(Adam),
+    Sgd(Sgd),
+}
+
+impl Stepper {
+    fn set_learning_rate(&mut self, lr: f64) {
+        match self {
+            Self::Adam(o) => o.set_learning_rate(lr),
+            Self::Sgd(o) => o.set_learning_rate(lr),
+        }
+    }
+
+    fn backward_step(&mut self, loss: &Tensor) -> candle_core::Result<()> {
+        match self {
+            Self::Adam(o) => o.backward_step(loss),
+            Self::Sgd(o) => o.backward_step(loss),
+        }
     }
 }
 
@@ -206,13 +258,18 @@ pub fn finetune(
     Classifier::init_head(&varmap, &base.config, classes, cfg.seed, DType::F32, device)?;
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
     let classifier = Classifier::new(&base.config, classes, vb)?;
-    let mut adam = Adam::from_varmap(
-        &varmap,
-        AdamConfig {
-            params: cfg.adam,
-            learning_rate: cfg.learning_rate,
-        },
-    )?;
+    let mut optimizer = match cfg.optimizer {
+        FinetuneOptimizer::Adam => Stepper::Adam(Adam::from_varmap(
+            &varmap,
+            AdamConfig {
+                params: cfg.adam,
+                learning_rate: cfg.learning_rate,
+            },
+        )?),
+        FinetuneOptimizer::Sgd { momentum } => {
+            Stepper::Sgd(Sgd::from_varmap(&varmap, cfg.sgd(momentum))?)
+        }
+    };
 
     let tangent_started = Instant::now();
     let tangents = match &cfg.tangent_prop {
@@ -249,7 +306,7 @@ pub fn finetune(
             let lr = cfg
                 .lr_schedule
                 .rate_at_step(cfg.learning_rate, step, total_steps);
-            adam.set_learning_rate(lr);
+            optimizer.set_learning_rate(lr);
             let x = data.gather_tensor(indices, device)?;
             let labels = label_tensor(&data, indices, device)?;
             // No masks (and no draws) where dropout is off: the plain cross-entropy.
@@ -266,7 +323,7 @@ pub fn finetune(
                 penalty_sum += scalar(&penalty)? * indices.len() as f64;
                 loss = (loss + (penalty * t.weight)?)?;
             }
-            adam.backward_step(&loss)?;
+            optimizer.backward_step(&loss)?;
         }
         let validation_error = match cfg.validation {
             0 => None,

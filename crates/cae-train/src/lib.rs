@@ -95,6 +95,7 @@ pub mod optim;
 mod run_data;
 mod run_dir;
 mod saved_run;
+mod sgd;
 mod stack;
 mod tangent_cache;
 mod trainer;
@@ -104,7 +105,8 @@ pub use dropout::Dropout;
 pub use error::TrainError;
 pub use eval::{evaluate, Evaluation};
 pub use finetune::{
-    error_rate, finetune, FinetuneConfig, FinetuneEpoch, FinetuneSummary, TangentProp, FINETUNE_KEY,
+    error_rate, finetune, FinetuneConfig, FinetuneEpoch, FinetuneOptimizer, FinetuneSummary,
+    TangentProp, FINETUNE_KEY,
 };
 pub use inputs::{fit_standardisation, in_model_space};
 pub use observer::{BatchReport, RunInfo, Silent, TrainObserver};
@@ -112,6 +114,7 @@ pub use optim::{Adam, AdamConfig, AdamParams};
 pub use run_data::{DataOptions, TestSource};
 pub use run_dir::{check_fresh as check_fresh_run_dir, SLOW_CHECKPOINT_ENV};
 pub use saved_run::{Change, Override, ResumeOptions, SavedRun};
+pub use sgd::{Sgd, SgdConfig};
 pub use stack::{
     base_model_path, loaded_from_varmap, train_stacked_layer, StackRunConfig, LAYER_MODEL,
 };

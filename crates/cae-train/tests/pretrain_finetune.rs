@@ -9,8 +9,8 @@ use cae_core::{
 };
 use cae_train::{
     error_rate, files, finetune, loaded_from_varmap, train_stacked_layer, AdamParams, Dropout,
-    FinetuneConfig, LrSchedule, RunConfig, Silent, StackRunConfig, TangentProp, TrainConfig,
-    Trainer, FINETUNE_KEY, LAYER_MODEL,
+    FinetuneConfig, FinetuneOptimizer, LrSchedule, RunConfig, Silent, StackRunConfig, TangentProp,
+    TrainConfig, Trainer, FINETUNE_KEY, LAYER_MODEL,
 };
 use candle_core::{DType, Device};
 
@@ -42,9 +42,10 @@ fn random_cae(seed: u64) -> LoadedModel {
     loaded_from_varmap(&config, &varmap).unwrap()
 }
 
-/// Plain fine-tuning, fine-tuning with dropout and weight decay, and the Manifold Tangent
-/// Classifier (every tangent, and one random combination of them per step), as the separable problems are tuned.
-fn plain_and_mtc() -> [(&'static str, FinetuneConfig); 4] {
+/// Plain fine-tuning (with Adam and with SGD), fine-tuning with dropout and weight decay, and the
+/// Manifold Tangent Classifier (every tangent, and one random combination of them per step), as
+/// the separable problems are tuned.
+fn plain_and_mtc() -> [(&'static str, FinetuneConfig); 5] {
     let mtc = TangentProp {
         weight: 0.1,
         tangents: 3,
@@ -60,29 +61,43 @@ fn plain_and_mtc() -> [(&'static str, FinetuneConfig); 4] {
         code: 0.3,
         ..Dropout::default()
     };
+    let (adam, sgd) = (
+        (FinetuneOptimizer::Adam, 1e-2),
+        (FinetuneOptimizer::Sgd { momentum: 0.9 }, 0.1),
+    );
     let settings = [
-        ("plain", None, Dropout::default(), 0.0),
-        ("dropout", None, dropout, 1e-2),
-        ("mtc", Some(mtc), Dropout::default(), 0.0),
-        ("mtc-probed", Some(mtc_probed), Dropout::default(), 0.0),
+        ("plain", None, Dropout::default(), 0.0, adam),
+        ("sgd", None, Dropout::default(), 0.0, sgd),
+        ("dropout", None, dropout, 1e-2, adam),
+        ("mtc", Some(mtc), Dropout::default(), 0.0, adam),
+        (
+            "mtc-probed",
+            Some(mtc_probed),
+            Dropout::default(),
+            0.0,
+            adam,
+        ),
     ];
-    settings.map(|(name, tangent_prop, dropout, weight_decay)| {
-        let cfg = FinetuneConfig {
-            max_epochs: 40,
-            patience: 40,
-            batch_size: 20,
-            learning_rate: 1e-2,
-            validation: 100,
-            tangent_prop,
-            dropout,
-            adam: AdamParams {
-                weight_decay,
-                ..AdamParams::default()
-            },
-            ..FinetuneConfig::default()
-        };
-        (name, cfg)
-    })
+    settings.map(
+        |(name, tangent_prop, dropout, weight_decay, (optimizer, lr))| {
+            let cfg = FinetuneConfig {
+                max_epochs: 40,
+                patience: 40,
+                batch_size: 20,
+                learning_rate: lr,
+                optimizer,
+                validation: 100,
+                tangent_prop,
+                dropout,
+                adam: AdamParams {
+                    weight_decay,
+                    ..AdamParams::default()
+                },
+                ..FinetuneConfig::default()
+            };
+            (name, cfg)
+        },
+    )
 }
 
 #[test]
@@ -284,6 +299,33 @@ fn the_learning_rate_schedule_acts_and_is_recorded() {
     old.as_object_mut().unwrap().remove("lr_schedule").unwrap();
     let old: FinetuneConfig = serde_json::from_value(old).unwrap();
     assert_eq!(old.lr_schedule, LrSchedule::Constant);
+}
+
+#[test]
+fn the_optimizer_acts_and_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = random_cae(4);
+    let (adam, saved) = finetuned_with(&base, &five_epochs(), "adam", dir.path());
+    assert_eq!(saved.optimizer, FinetuneOptimizer::Adam);
+    let with_sgd = |momentum| FinetuneConfig {
+        optimizer: FinetuneOptimizer::Sgd { momentum },
+        learning_rate: 0.1,
+        ..five_epochs()
+    };
+    let (sgd, saved) = finetuned_with(&base, &with_sgd(0.9), "sgd", dir.path());
+    assert_eq!(saved, with_sgd(0.9));
+    assert_eq!(sgd.len(), adam.len());
+    assert_ne!(sgd, adam, "SGD stepped as Adam does");
+    let (plain, _) = finetuned_with(&base, &with_sgd(0.0), "plain-sgd", dir.path());
+    assert_ne!(plain, sgd, "momentum changed nothing");
+    // A momentum of 1 or more never decays and is refused before any work.
+    let err = with_sgd(1.0).validate().unwrap_err().to_string();
+    assert!(err.contains("momentum"), "{err}");
+    // Classifier files written before the optimizer was a setting read as Adam.
+    let mut old = serde_json::to_value(FinetuneConfig::default()).unwrap();
+    old.as_object_mut().unwrap().remove("optimizer").unwrap();
+    let old: FinetuneConfig = serde_json::from_value(old).unwrap();
+    assert_eq!(old.optimizer, FinetuneOptimizer::Adam);
 }
 
 #[test]

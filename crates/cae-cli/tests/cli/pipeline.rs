@@ -112,7 +112,9 @@ fn pretrain_stack_finetune_classify_and_eval() {
         serde_json::json!({"input": 0.1, "hidden": 0.3, "code": 0.2})
     );
     assert_eq!(saved["adam"]["weight_decay"], 0.01);
-    // Without a split (the final run on all the data) every epoch runs and the last is kept.
+    assert_eq!(saved["optimizer"], "adam");
+    // Without a split (the final run on all the data) every epoch runs and the last is kept;
+    // this one steps with SGD.
     let all = p("all-data.safetensors");
     let no_split = [
         &finetune_stacked[..],
@@ -123,6 +125,10 @@ fn pretrain_stack_finetune_classify_and_eval() {
             "3",
             "--patience",
             "1",
+            "--sgd-momentum",
+            "0.9",
+            "--lr",
+            "0.1",
             "--out",
             s(&all),
         ],
@@ -132,6 +138,13 @@ fn pretrain_stack_finetune_classify_and_eval() {
     assert!(
         done.contains("kept epoch 3 of 3 (validation error none)"),
         "{done}"
+    );
+    let loaded = cae_core::read_classifier(&all, &candle_core::Device::Cpu).unwrap();
+    let saved: serde_json::Value =
+        serde_json::from_str(&loaded.metadata[cae_train::FINETUNE_KEY]).unwrap();
+    assert_eq!(
+        saved["optimizer"],
+        serde_json::json!({"sgd": {"momentum": 0.9}})
     );
     // A dropout probability of 1 would drop every unit: refused before any work, nothing written.
     let refused = p("refused.safetensors");
@@ -143,6 +156,18 @@ fn pretrain_stack_finetune_classify_and_eval() {
     assert!(
         !bad.status.success()
             && stderr(&bad).contains("code dropout probability must be in [0, 1)"),
+        "{}",
+        stderr(&bad)
+    );
+    assert!(!refused.exists());
+    // So would a momentum of 1, whose velocity never decays.
+    let bad = cli(&[
+        &finetune_stacked[..],
+        &["--sgd-momentum", "1", "--out", s(&refused)],
+    ]
+    .concat());
+    assert!(
+        !bad.status.success() && stderr(&bad).contains("momentum in [0, 1)"),
         "{}",
         stderr(&bad)
     );
