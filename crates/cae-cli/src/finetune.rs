@@ -62,11 +62,12 @@ pub struct FinetuneArgs {
     /// training step (a stacked model's lower codes; in [0, 1); 0: off).
     #[arg(long, value_name = "P", default_value_t = FinetuneConfig::default().dropout.hidden)]
     hidden_dropout: f64,
-    /// Fine-tune with SGD with this momentum (in [0, 1); 0: plain SGD) instead of Adam: the CAE
-    /// papers' optimiser, whose steps keep more of the pretrained weights.
+    /// Fine-tune with SGD with this momentum (in [0, 1); 0: plain SGD) instead of Adam, as the
+    /// CAE papers did.
     #[arg(long, value_name = "M")]
     sgd_momentum: Option<f64>,
-    /// Decoupled (AdamW-style, for SGD too) weight decay: each step multiplies every weight by 1 − lr·W first.
+    /// Decoupled (AdamW-style, for SGD too) weight decay: each step multiplies every weight by
+    /// 1 − lr·W first.
     #[arg(long, value_name = "W", default_value_t = FinetuneConfig::default().adam.weight_decay)]
     weight_decay: f64,
     /// The last N training images are the validation split (0: none; every image is trained on for

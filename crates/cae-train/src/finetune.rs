@@ -1,9 +1,9 @@
 //! Supervised fine-tuning (Rifai et al. 2011): a pretrained CAE's encoder plus a softmax layer,
-//! every weight trained on labels with Adam (or SGD with momentum), stopped early on a validation
-//! split (the last images of the training set; the test set plays no part). With [`TangentProp`] it is the
-//! Manifold Tangent Classifier (Rifai et al., NIPS 2011): the pretrained encoder's leading
-//! Jacobian directions at each training point are its tangents, and the classifier's output is
-//! penalised for changing along them.
+//! every weight trained on labels with Adam (or SGD with momentum), stopped early on a
+//! validation split (the last images of the training set; the test set plays no part). With
+//! [`TangentProp`] it is the Manifold Tangent Classifier (Rifai et al., NIPS 2011): the
+//! pretrained encoder's leading Jacobian directions at each training point are its tangents, and
+//! the classifier's output is penalised for changing along them.
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -61,7 +61,7 @@ pub enum FinetuneOptimizer {
     /// Adam with [`FinetuneConfig::adam`]'s settings.
     #[default]
     Adam,
-    /// SGD with heavy-ball momentum (see [`Sgd`]), the CAE papers' optimiser.
+    /// SGD with heavy-ball momentum (see [`Sgd`]): gradient descent, as the CAE papers fine-tuned.
     Sgd {
         /// Momentum in `[0, 1)`; 0 is plain SGD.
         momentum: f64,

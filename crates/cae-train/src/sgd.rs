@@ -1,7 +1,8 @@
-//! Stochastic gradient descent with heavy-ball momentum, the optimiser the CAE papers fine-tuned
-//! with (Rifai et al. 2011). Adam moves every weight by about the learning rate whatever its
-//! gradient, so a fine-tuned network soon leaves its pretrained start; plain gradient steps move
-//! weights in proportion to their gradients and keep more of it.
+//! Stochastic gradient descent with heavy-ball momentum: gradient descent, as the CAE papers
+//! (Rifai et al. 2011, before Adam) fine-tuned. Adam moves every weight by about the learning
+//! rate whatever its gradient; SGD moves each in proportion to its gradient, which might keep
+//! more of a pretrained start (on MNIST's validation split it did not fine-tune better: README,
+//! "SGD instead of Adam").
 //!
 //! The update is PyTorch's `torch.optim.SGD` with momentum `μ` (no dampening, no Nesterov), plus
 //! the same decoupled weight decay `d` as [`crate::Adam`]:
