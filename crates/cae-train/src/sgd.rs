@@ -85,7 +85,8 @@ impl Optimizer for Sgd {
                 d => (var.as_tensor() * (1.0 - lr * d))?,
             };
             var.set(&(w - (&v * lr)?)?)?;
-            *velocity = Some(v);
+            // Without momentum the next step never reads it: keep no copy of the gradient.
+            *velocity = (momentum > 0.0).then_some(v);
         }
         Ok(())
     }
@@ -155,6 +156,7 @@ mod tests {
             sgd.backward_step(&loss).unwrap();
         }
         assert_eq!(var.as_tensor().to_vec1::<f32>().unwrap(), [0.5, -1.0]);
+        assert!(sgd.slots.iter().all(|(_, velocity)| velocity.is_none()));
     }
 
     #[test]
